@@ -1,0 +1,322 @@
+/**
+ * A stream task: one partition of one sub-topology, with its own processor instances and stores.
+ * Drivers hand it decoded-from-the-wire records (bytes) and take back what it produced: output
+ * records and changelog entries. Drivers decide when that becomes durable (the Kafka driver: one
+ * transaction with the input offsets; the in-process driver: at once).
+ */
+import type {
+  Cancellable,
+  FailureAction,
+  Processor,
+  ProcessorContext,
+  PunctuationType,
+  RecordMetadata,
+  StreamRecord,
+} from "./api";
+import { EcosError, asEcosError } from "./errors";
+import type { ChangelogEntry, KeyValueStore, StoreBackend } from "./stores";
+import { ChangeLoggingStore } from "./stores";
+import type { Subtopology, Topology, TopologyNode } from "./topology";
+
+/** A record as read from a topic partition. */
+export interface IncomingRecord {
+  /** Logical topic name (as in the topology). */
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A record to be written; `topic` is logical, the driver resolves internal names. */
+export interface OutgoingRecord {
+  readonly topic: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface TaskChangelog {
+  readonly store: string;
+  readonly changelogTopic: string;
+  readonly entries: ChangelogEntry[];
+}
+
+/** Headers written on every dead letter, so an operator can find and replay the original record. */
+export const DEAD_LETTER_HEADERS = {
+  code: "ecos.error.code",
+  message: "ecos.error.message",
+  topic: "ecos.source.topic",
+  partition: "ecos.source.partition",
+  offset: "ecos.source.offset",
+  node: "ecos.error.node",
+} as const;
+
+export interface TaskOptions {
+  readonly topology: Topology;
+  readonly subtopology: Subtopology;
+  readonly partition: number;
+  readonly applicationId: string;
+  /** Store backends by name; logged ones are wrapped here. */
+  readonly stores: ReadonlyMap<string, StoreBackend<unknown>>;
+  readonly changelogTopic: (store: string) => string;
+  readonly clock: () => number;
+  readonly onFailure: FailureAction;
+  /** Logical name of the dead-letter topic. */
+  readonly deadLetterTopic: string;
+}
+
+interface Schedule {
+  readonly interval: number;
+  readonly type: PunctuationType;
+  readonly fn: (timestamp: number) => void;
+  next: number;
+  cancelled: boolean;
+}
+
+interface Work {
+  readonly node: string;
+  readonly record: StreamRecord<unknown>;
+}
+
+export class StreamTask {
+  readonly id: string;
+  private readonly processors = new Map<string, Processor<unknown, unknown>>();
+  private readonly stores = new Map<string, KeyValueStore<unknown>>();
+  private readonly logged: ChangeLoggingStore<unknown>[] = [];
+  private readonly schedules: Schedule[] = [];
+  private outputs: OutgoingRecord[] = [];
+  private queue: Work[] = [];
+  private current: RecordMetadata | undefined;
+  private streamTime = -1;
+  /** Records processed since creation (for progress and tests). */
+  processed = 0;
+  deadLettered = 0;
+
+  constructor(private readonly opts: TaskOptions) {
+    this.id = `${opts.subtopology.id}_${opts.partition}`;
+    for (const name of opts.subtopology.stores) {
+      const backend = opts.stores.get(name);
+      const spec = opts.topology.stores.get(name);
+      if (!backend || !spec) throw new EcosError("ECOS_STORE_UNKNOWN", `task ${this.id}: no backend for "${name}"`);
+      if (spec.logged) {
+        const s = new ChangeLoggingStore(backend, opts.changelogTopic(name), spec.valueSerde);
+        this.logged.push(s);
+        this.stores.set(name, s);
+      } else {
+        this.stores.set(name, backend);
+      }
+    }
+  }
+
+  get partition(): number {
+    return this.opts.partition;
+  }
+
+  get subtopology(): Subtopology {
+    return this.opts.subtopology;
+  }
+
+  /** Stores backed by a changelog, for restoration. */
+  loggedStores(): readonly ChangeLoggingStore<unknown>[] {
+    return this.logged;
+  }
+
+  store<V>(name: string): KeyValueStore<V> | undefined {
+    return this.stores.get(name) as KeyValueStore<V> | undefined;
+  }
+
+  private node(name: string): TopologyNode {
+    return this.opts.topology.nodes.get(name) as TopologyNode;
+  }
+
+  async init(): Promise<void> {
+    for (const name of this.opts.subtopology.nodes) {
+      const node = this.node(name);
+      if (node.kind !== "processor") continue;
+      const processor = node.supplier();
+      this.processors.set(name, processor);
+      if (processor.init) await processor.init(this.contextFor(name));
+    }
+  }
+
+  private contextFor(nodeName: string): ProcessorContext<unknown> {
+    const node = this.node(nodeName) as Extract<TopologyNode, { kind: "processor" }>;
+    const task = this;
+    return {
+      applicationId: this.opts.applicationId,
+      taskId: this.id,
+      partition: this.opts.partition,
+      forward(record, childName) {
+        if (childName === undefined) {
+          for (const c of node.children) task.queue.push({ node: c, record });
+        } else {
+          if (!node.children.includes(childName)) {
+            throw new EcosError("ECOS_TOPOLOGY_INVALID", `"${nodeName}" has no child "${childName}"`);
+          }
+          task.queue.push({ node: childName, record });
+        }
+      },
+      getStateStore<V>(name: string): KeyValueStore<V> {
+        const s = node.stores.includes(name) ? task.stores.get(name) : undefined;
+        if (!s) throw new EcosError("ECOS_STORE_UNKNOWN", `processor "${nodeName}" is not connected to store "${name}"`);
+        return s as KeyValueStore<V>;
+      },
+      schedule(intervalMs, type, punctuator): Cancellable {
+        if (!(intervalMs > 0)) throw new EcosError("ECOS_TOPOLOGY_INVALID", `punctuation interval must be > 0`);
+        const base = type === "wall-clock-time" ? task.opts.clock() : task.streamTime;
+        const s: Schedule = {
+          interval: intervalMs,
+          type,
+          fn: punctuator,
+          next: base < 0 ? Number.NaN : base + intervalMs,
+          cancelled: false,
+        };
+        task.schedules.push(s);
+        return {
+          cancel: () => {
+            s.cancelled = true;
+          },
+        };
+      },
+      recordMetadata: () => task.current,
+      currentStreamTimeMs: () => task.streamTime,
+      currentSystemTimeMs: () => task.opts.clock(),
+    };
+  }
+
+  /** Runs one input record through the sub-topology, including everything it forwards. */
+  async process(rec: IncomingRecord): Promise<void> {
+    const source = this.sourceFor(rec.topic);
+    this.current = { topic: rec.topic, partition: rec.partition, offset: rec.offset };
+    const mark = this.outputs.length;
+    let stage = source.name;
+    try {
+      if (rec.value === null) {
+        throw new EcosError("ECOS_SERDE_DECODE", `record has no value (tombstones are not input)`);
+      }
+      let value = source.valueSerde.deserialize(rec.topic, rec.value);
+      if (value instanceof Promise) value = await value;
+      const record: StreamRecord<unknown> = {
+        key: rec.key === null ? null : rec.key.toString("utf8"),
+        value,
+        timestamp: rec.timestamp,
+        ...(rec.headers ? { headers: rec.headers } : {}),
+      };
+      if (rec.timestamp > this.streamTime) this.streamTime = rec.timestamp;
+      for (const c of source.children) this.queue.push({ node: c, record });
+      while (this.queue.length > 0) {
+        const work = this.queue.shift() as Work;
+        stage = work.node;
+        const r = this.runNode(work);
+        if (r) await r;
+      }
+      this.processed++;
+    } catch (err) {
+      this.queue = [];
+      this.outputs.length = mark;
+      const code = err instanceof EcosError ? err.code : stage === source.name ? "ECOS_SERDE_DECODE" : "ECOS_PROCESS_FAILED";
+      const e = asEcosError(err, code, { topic: rec.topic, partition: rec.partition, offset: rec.offset, node: stage });
+      if (this.opts.onFailure === "fail") throw e;
+      this.deadLetter(rec, e, stage);
+    } finally {
+      this.current = undefined;
+    }
+    await this.punctuate("stream-time", this.streamTime);
+  }
+
+  private deadLetter(rec: IncomingRecord, e: EcosError, node: string): void {
+    this.deadLettered++;
+    this.outputs.push({
+      topic: this.opts.deadLetterTopic,
+      key: rec.key,
+      value: rec.value,
+      timestamp: rec.timestamp,
+      headers: {
+        [DEAD_LETTER_HEADERS.code]: e.code,
+        [DEAD_LETTER_HEADERS.message]: e.message.slice(0, 1000),
+        [DEAD_LETTER_HEADERS.topic]: rec.topic,
+        [DEAD_LETTER_HEADERS.partition]: String(rec.partition),
+        [DEAD_LETTER_HEADERS.offset]: rec.offset,
+        [DEAD_LETTER_HEADERS.node]: node,
+      },
+    });
+  }
+
+  private sourceFor(topic: string): Extract<TopologyNode, { kind: "source" }> {
+    for (const name of this.opts.subtopology.nodes) {
+      const node = this.node(name);
+      if (node.kind === "source" && node.topics.includes(topic)) return node;
+    }
+    throw new EcosError("ECOS_TOPOLOGY_INVALID", `task ${this.id} does not read topic "${topic}"`);
+  }
+
+  private runNode(work: Work): void | Promise<void> {
+    const node = this.node(work.node);
+    if (node.kind === "sink") {
+      const { record } = work;
+      let value: Buffer;
+      try {
+        value = node.valueSerde.serialize(node.topic, record.value);
+      } catch (err) {
+        throw asEcosError(err, "ECOS_SERDE_ENCODE", { topic: node.topic });
+      }
+      this.outputs.push({
+        topic: node.topic,
+        key: record.key === null ? null : Buffer.from(record.key, "utf8"),
+        value,
+        timestamp: record.timestamp,
+        ...(record.headers ? { headers: record.headers } : {}),
+      });
+      return;
+    }
+    const processor = this.processors.get(work.node);
+    if (!processor) throw new EcosError("ECOS_TOPOLOGY_INVALID", `"${work.node}" is not a processor`);
+    return processor.process(work.record);
+  }
+
+  /** Fires due punctuations of one type; their forwards run like a record's. */
+  async punctuate(type: PunctuationType, now: number): Promise<void> {
+    if (now < 0) return;
+    for (const s of this.schedules) {
+      if (s.cancelled || s.type !== type) continue;
+      if (Number.isNaN(s.next)) s.next = now + s.interval;
+      if (now < s.next) continue;
+      // Fire once for the elapsed span, then align to the interval (no burst after a gap).
+      s.next = s.next + s.interval * Math.max(1, Math.ceil((now - s.next + 1) / s.interval));
+      s.fn(now);
+      while (this.queue.length > 0) {
+        const r = this.runNode(this.queue.shift() as Work);
+        if (r) await r;
+      }
+    }
+  }
+
+  /** Takes the outputs produced since the last call. */
+  takeOutputs(): OutgoingRecord[] {
+    const out = this.outputs;
+    this.outputs = [];
+    return out;
+  }
+
+  takeChangelog(): TaskChangelog[] {
+    const out: TaskChangelog[] = [];
+    for (const s of this.logged) {
+      const entries = s.drainChangelog();
+      if (entries.length > 0) out.push({ store: s.name, changelogTopic: s.changelogTopic, entries });
+    }
+    return out;
+  }
+
+  hasPendingWrites(): boolean {
+    return this.outputs.length > 0 || this.logged.some((s) => s.dirtyCount > 0);
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.processors.values()) if (p.close) await p.close();
+    this.processors.clear();
+  }
+}
