@@ -416,10 +416,24 @@ export class KafkaDriver {
           if (heartbeat) await heartbeat();
         },
       });
-      const timeout = sleep(120000).then(() => {
-        throw new EcosError("ECOS_RESTORE_FAILED", `changelog restore did not finish in 120 s (${done.size}/${wanted.size} done)`);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new EcosError(
+                "ECOS_RESTORE_FAILED",
+                `changelog restore did not finish in 120 s (${done.size}/${wanted.size} partitions done)`,
+              ),
+            ),
+          120000,
+        );
       });
-      await Promise.race([allDone, timeout]);
+      try {
+        await Promise.race([allDone, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     } finally {
       await restoreConsumer.disconnect().catch(() => {});
     }
