@@ -187,15 +187,26 @@ export class KafkaDriver {
   private async connectAdmin(): Promise<Admin> {
     const deadline = Date.now() + (this.opts.connectTimeoutMs ?? 60000);
     const brokers = this.opts.brokers.join(",");
+    // Probe with a client that does not retry by itself, so each attempt is short and reported.
+    const probe = new Kafka({
+      clientId: `${this.opts.clientId ?? this.opts.applicationId}-probe`,
+      brokers: [...this.opts.brokers],
+      connectionTimeout: 3000,
+      logLevel: KafkaLogLevel.NOTHING,
+      retry: { retries: 0 },
+    });
     for (let attempt = 1; ; attempt++) {
-      const admin = this.kafka.admin({ retry: { retries: 0 } });
+      const probeAdmin = probe.admin();
       try {
-        await admin.connect();
-        await admin.listTopics();
+        await probeAdmin.connect();
+        await probeAdmin.listTopics();
+        await probeAdmin.disconnect();
         if (attempt > 1) this.opts.logger.info("Kafka is reachable", { brokers, attempt });
+        const admin = this.kafka.admin();
+        await admin.connect();
         return admin;
       } catch (err) {
-        await admin.disconnect().catch(() => {});
+        await probeAdmin.disconnect().catch(() => {});
         const reason = err instanceof Error ? err.message : String(err);
         const wait = Math.min(5000, 500 * 2 ** (attempt - 1));
         if (Date.now() + wait > deadline) {
