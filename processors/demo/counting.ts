@@ -11,6 +11,9 @@ import type { Processor, ProcessorContext, StreamRecord } from "../runtime/api";
 import type { Serde } from "../runtime/serde";
 import type { KeyValueStore } from "../runtime/stores";
 import { TopologyBuilder, type StoreBackendKind, type Topology } from "../runtime/topology";
+import type { DeviceCount, MeterReading } from "../../schemas/bench-records";
+
+export type { DeviceCount, MeterReading };
 
 export const DEMO_TOPICS = {
   readings: "meter.readings",
@@ -21,22 +24,6 @@ export const DEMO_TOPICS = {
 } as const;
 
 export const DEMO_STORES = { deviceCounts: "device-counts", supplierCounts: "supplier-counts" } as const;
-
-/** Mirrors schemas/ecos.bench.MeterReading.avsc. */
-export interface MeterReading {
-  deviceId: string;
-  supplierMpid: string;
-  readingWh: number;
-  readAt: number;
-  smetsGeneration: "SMETS1" | "SMETS2";
-}
-
-/** Mirrors schemas/ecos.bench.DeviceCount.avsc (deviceId holds the counted key). */
-export interface DeviceCount {
-  deviceId: string;
-  count: number;
-  lastReadAt: number;
-}
 
 /** Counts records per key in a store and forwards the new count. */
 export class CountProcessor implements Processor<MeterReading, DeviceCount> {

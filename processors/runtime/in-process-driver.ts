@@ -31,6 +31,31 @@ export interface InProcessDriverOptions {
   /** Per-record failure handling (default "continue": dead-letter and go on). */
   readonly onFailure?: FailureAction;
   readonly deadLetterTopic?: string;
+  /**
+   * Records kept per topic partition (default: all). Older records are dropped once every task
+   * reading the topic has processed them, so a long run (the embedded default on endless traffic)
+   * keeps memory flat. Changelogs are always compacted: one entry per key.
+   */
+  readonly retainRecords?: number;
+}
+
+/** One partition of an in-memory topic: absolute offsets start at `base` after trimming. */
+class PartitionLog {
+  base = 0;
+  records: LogRecord[] = [];
+  get end(): number {
+    return this.base + this.records.length;
+  }
+  at(offset: number): LogRecord {
+    return this.records[offset - this.base] as LogRecord;
+  }
+  /** Drops records below `offset`. */
+  trimTo(offset: number): void {
+    const n = Math.min(offset - this.base, this.records.length);
+    if (n <= 0) return;
+    this.records = this.records.slice(n);
+    this.base += n;
+  }
 }
 
 /** A record as stored in an in-memory topic log. */
@@ -52,7 +77,9 @@ export interface OutputRecord<V> {
 }
 
 export class InProcessDriver {
-  private readonly logs = new Map<string, LogRecord[][]>();
+  private readonly logs = new Map<string, PartitionLog[]>();
+  /** Compacted changelogs: topic -> partition -> key -> latest value (null = tombstone). */
+  private readonly changelogs = new Map<string, Array<Map<string, Buffer | null>>>();
   private readonly positions = new Map<string, number>();
   private readonly readPositions = new Map<string, number>();
   private tasks: StreamTask[] = [];
@@ -61,6 +88,7 @@ export class InProcessDriver {
   private roundRobin = 0;
   private readonly resolve: (logical: string) => string;
   private readonly deadLetterTopic: string;
+  private readonly sourceTopics = new Set<string>();
 
   private constructor(
     readonly topology: Topology,
@@ -69,6 +97,7 @@ export class InProcessDriver {
     this.now = opts.startTimeMs ?? 0;
     this.resolve = topicResolver(topology, opts.applicationId);
     this.deadLetterTopic = opts.deadLetterTopic ?? DEFAULT_DEAD_LETTER_TOPIC;
+    for (const st of topology.subtopologies) for (const t of st.sourceTopics) this.sourceTopics.add(this.resolve(t));
   }
 
   static async create(topology: Topology, opts: InProcessDriverOptions): Promise<InProcessDriver> {
@@ -76,6 +105,9 @@ export class InProcessDriver {
     for (const node of topology.nodes.values()) {
       if (node.kind === "source") for (const t of node.topics) await node.valueSerde.prepare?.(t);
       if (node.kind === "sink") await node.valueSerde.prepare?.(node.topic);
+    }
+    for (const spec of topology.stores.values()) {
+      await spec.valueSerde.prepare?.(changelogTopicName(opts.applicationId, spec.name));
     }
     await d.buildTasks();
     return d;
@@ -85,10 +117,10 @@ export class InProcessDriver {
     return this.opts.topicPartitions?.[topic] ?? this.opts.partitions ?? 1;
   }
 
-  private log(actualTopic: string, partitions: number): LogRecord[][] {
+  private log(actualTopic: string, partitions: number): PartitionLog[] {
     let l = this.logs.get(actualTopic);
     if (!l) {
-      l = Array.from({ length: partitions }, () => []);
+      l = Array.from({ length: partitions }, () => new PartitionLog());
       this.logs.set(actualTopic, l);
     }
     return l;
@@ -112,7 +144,12 @@ export class InProcessDriver {
             if (!this.opts.stateDir) {
               throw new EcosError("ECOS_CONFIG_INVALID", `store "${name}" is on disk: give the driver a stateDir`);
             }
-            backend = new LmdbKeyValueStore(name, path.join(this.opts.stateDir, `${st.id}_${p}`, name), spec.valueSerde);
+            backend = new LmdbKeyValueStore(
+              name,
+              path.join(this.opts.stateDir, `${st.id}_${p}`, name),
+              spec.valueSerde,
+              changelogTopicName(this.opts.applicationId, name),
+            );
             backend.clear();
           } else {
             backend = new InMemoryKeyValueStore(name);
@@ -133,8 +170,8 @@ export class InProcessDriver {
         });
         // Restore from the changelog logs (empty on first start).
         for (const store of task.loggedStores()) {
-          const log = this.logs.get(store.changelogTopic)?.[p] ?? [];
-          for (const r of log) if (r.key) await store.restore(r.key.toString("utf8"), r.value);
+          const log = this.changelogs.get(store.changelogTopic)?.[p] ?? new Map<string, Buffer | null>();
+          for (const [key, value] of log) await store.restore(key, value);
         }
         await task.init();
         tasks.push(task);
@@ -174,10 +211,9 @@ export class InProcessDriver {
     for (const r of records) this.append(log, r);
   }
 
-  private append(log: LogRecord[][], r: LogRecord, partition?: number): void {
-    const p =
-      partition ?? (r.key === null ? this.roundRobin++ % log.length : partitionForKey(r.key, log.length));
-    (log[p] as LogRecord[]).push(r);
+  private append(log: PartitionLog[], r: LogRecord): void {
+    const p = r.key === null ? this.roundRobin++ % log.length : partitionForKey(r.key, log.length);
+    (log[p] as PartitionLog).records.push(r);
   }
 
   /** Processes every pending record of every source topic, including internal topics, until idle. */
@@ -193,8 +229,8 @@ export class InProcessDriver {
           if (!part) continue;
           const posKey = `${actual}/${task.partition}`;
           let pos = this.positions.get(posKey) ?? 0;
-          while (pos < part.length) {
-            const r = part[pos] as LogRecord;
+          while (pos < part.end) {
+            const r = part.at(pos);
             await task.process({
               topic: logical,
               partition: task.partition,
@@ -212,18 +248,42 @@ export class InProcessDriver {
         }
       }
       total += progress;
-      if (progress === 0) return total;
+      if (progress === 0) {
+        this.trim();
+        return total;
+      }
     }
   }
+
+  /** Applies `retainRecords`: never drops a record a task has not processed yet. */
+  private trim(): void {
+    const keep = this.opts.retainRecords;
+    if (keep === undefined) return;
+    for (const [topic, parts] of this.logs) {
+      parts.forEach((part, p) => {
+        if (part.records.length <= keep) return;
+        let upTo = part.end - keep;
+        const pos = this.positions.get(`${topic}/${p}`);
+        const isSource = this.sourceTopics.has(topic);
+        if (isSource) upTo = Math.min(upTo, pos ?? 0);
+        part.trimTo(upTo);
+      });
+    }
+  }
+
+
 
   private commit(task: StreamTask): void {
     for (const o of task.takeOutputs()) this.appendOutput(o);
     for (const c of task.takeChangelog()) {
-      const n = this.partitionsOf(task.subtopology.sourceTopics[0] ?? "");
-      const log = this.log(c.changelogTopic, n);
-      for (const e of c.entries) {
-        this.append(log, { key: Buffer.from(e.key, "utf8"), value: e.value, timestamp: this.now }, task.partition);
+      let parts = this.changelogs.get(c.changelogTopic);
+      if (!parts) {
+        const n = this.partitionsOf(task.subtopology.sourceTopics[0] ?? "");
+        parts = Array.from({ length: n }, () => new Map<string, Buffer | null>());
+        this.changelogs.set(c.changelogTopic, parts);
       }
+      const log = parts[task.partition] as Map<string, Buffer | null>;
+      for (const e of c.entries) log.set(e.key, e.value);
     }
   }
 
@@ -258,10 +318,10 @@ export class InProcessDriver {
     const log = this.logs.get(actual) ?? [];
     const out: OutputRecord<V>[] = [];
     for (let p = 0; p < log.length; p++) {
-      const part = log[p] as LogRecord[];
+      const part = log[p] as PartitionLog;
       const key = `${actual}/${p}`;
-      for (let i = this.readPositions.get(key) ?? 0; i < part.length; i++) {
-        const r = part[i] as LogRecord;
+      for (let i = Math.max(part.base, this.readPositions.get(key) ?? 0); i < part.end; i++) {
+        const r = part.at(i);
         const value = r.value === null ? (null as V) : await serde.deserialize(topic, r.value);
         out.push({
           topic,
@@ -273,14 +333,14 @@ export class InProcessDriver {
           headers: r.headers ?? {},
         });
       }
-      this.readPositions.set(key, part.length);
+      this.readPositions.set(key, part.end);
     }
     return out;
   }
 
   /** Raw records of a topic (all of them), e.g. dead letters with their headers. */
   rawRecords(topic: string): LogRecord[] {
-    return (this.logs.get(this.resolve(topic)) ?? []).flat();
+    return (this.logs.get(this.resolve(topic)) ?? []).flatMap((p) => p.records);
   }
 
   /** Every entry of a store across all partitions, sorted by key. */

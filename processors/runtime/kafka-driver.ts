@@ -300,6 +300,9 @@ export class KafkaDriver {
       if (node.kind === "source") for (const t of node.topics) await node.valueSerde.prepare?.(t);
       if (node.kind === "sink") await node.valueSerde.prepare?.(node.topic);
     }
+    for (const spec of this.topology.stores.values()) {
+      await spec.valueSerde.prepare?.(changelogTopicName(this.opts.applicationId, spec.name));
+    }
   }
 
   /** Closes revoked tasks and creates (fences, restores, initialises) newly assigned ones. */
@@ -338,7 +341,7 @@ export class KafkaDriver {
       if (spec.backend === "lmdb") {
         const dir = path.join(this.opts.stateDir, this.opts.applicationId, `${stId}_${partition}`, name);
         fs.mkdirSync(dir, { recursive: true });
-        backend = new LmdbKeyValueStore(name, dir, spec.valueSerde);
+        backend = new LmdbKeyValueStore(name, dir, spec.valueSerde, changelogTopicName(this.opts.applicationId, name));
       } else {
         backend = new InMemoryKeyValueStore(name);
       }

@@ -62,10 +62,15 @@ export class InMemoryKeyValueStore<V> implements StoreBackend<V> {
 /** LMDB-backed store; values are kept as the serde's bytes, so the file format is the changelog's. */
 export class LmdbKeyValueStore<V> implements StoreBackend<V> {
   private readonly db: RootDatabase<Buffer, string>;
+  /**
+   * `serdeTopic` is the topic name handed to the serde (the store's changelog topic), so a
+   * registry-backed serde frames local values exactly as the changelog does.
+   */
   constructor(
     readonly name: string,
     readonly path: string,
     private readonly serde: Serde<V>,
+    private readonly serdeTopic: string = name,
   ) {
     fs.mkdirSync(path, { recursive: true });
     // noSync: durability comes from the changelog topic, not from fsyncs of the local file.
@@ -73,7 +78,7 @@ export class LmdbKeyValueStore<V> implements StoreBackend<V> {
   }
   private decode(bytes: Buffer | undefined): V | undefined {
     if (bytes === undefined) return undefined;
-    const v = this.serde.deserialize(this.name, bytes);
+    const v = this.serde.deserialize(this.serdeTopic, bytes);
     if (v instanceof Promise) throw new Error(`store ${this.name}: value serde must decode synchronously`);
     return v;
   }
@@ -81,7 +86,7 @@ export class LmdbKeyValueStore<V> implements StoreBackend<V> {
     return this.decode(this.db.get(key));
   }
   put(key: string, value: V): void {
-    this.db.putSync(key, this.serde.serialize(this.name, value));
+    this.db.putSync(key, this.serde.serialize(this.serdeTopic, value));
   }
   delete(key: string): void {
     this.db.removeSync(key);

@@ -51,3 +51,61 @@ async function inProcessHarness(): Promise<Harness> {
 describe("in-process driver: behavioural suite", () => {
   behaviourSuite(inProcessHarness, { backends: ["memory", "lmdb"] });
 });
+
+describe("in-process driver specifics", () => {
+  test("retainRecords keeps topic logs bounded without dropping unprocessed records", async () => {
+    const { jsonSerde } = await import("../../processors/runtime/serde");
+    const { buildCountingTopology, demoTopics, syntheticReadings, DEMO_STORES } = await import("../../processors/demo/counting");
+    const serde = jsonSerde<import("../../processors/demo/counting").MeterReading>();
+    const driver = await InProcessDriver.create(
+      buildCountingTopology({ readingSerde: serde, countSerde: jsonSerde(), bySupplier: true }),
+      { applicationId: "retain", partitions: 2, retainRecords: 50 },
+    );
+    const readings = [...syntheticReadings(5000, 100)];
+    for (let i = 0; i < readings.length; i += 1000) {
+      await driver.pipeInput(demoTopics().readings, readings.slice(i, i + 1000).map((r) => ({ key: r.deviceId, value: r })), serde);
+    }
+    expect(driver.rawRecords(demoTopics().readings).length).toBeLessThanOrEqual(100);
+    expect(driver.rawRecords(demoTopics().deviceCounts).length).toBeLessThanOrEqual(100);
+    const counts = driver.storeEntries<{ count: number }>(DEMO_STORES.deviceCounts);
+    expect(counts.reduce((n, [, c]) => n + c.count, 0)).toBe(5000);
+    const suppliers = driver.storeEntries<{ count: number }>(DEMO_STORES.supplierCounts);
+    expect(suppliers.reduce((n, [, c]) => n + c.count, 0)).toBe(5000);
+    // The compacted changelog still restores every device after a restart.
+    await driver.restart();
+    expect(driver.storeEntries<{ count: number }>(DEMO_STORES.deviceCounts)).toEqual(counts);
+    await driver.close();
+  });
+
+  test("wall-clock punctuation follows the controllable clock", async () => {
+    const { TopologyBuilder } = await import("../../processors/runtime/topology");
+    const { jsonSerde } = await import("../../processors/runtime/serde");
+    const fired: number[] = [];
+    const topology = new TopologyBuilder()
+      .addSource("in", { topics: ["in"], valueSerde: jsonSerde<number>() })
+      .addProcessor(
+        "p",
+        () => ({
+          init(ctx: import("../../processors/runtime/api").ProcessorContext<number>) {
+            ctx.schedule(1000, "wall-clock-time", (ts) => {
+              fired.push(ts);
+              ctx.forward({ key: "k", value: ts, timestamp: ts });
+            });
+          },
+          process() {},
+        }),
+        "in",
+      )
+      .addSink("out", { topic: "out", valueSerde: jsonSerde<number>() }, "p")
+      .build();
+    const driver = await InProcessDriver.create(topology, { applicationId: "clock", startTimeMs: 10_000 });
+    await driver.advanceWallClock(999);
+    expect(fired).toEqual([]);
+    await driver.advanceWallClock(1);
+    expect(fired).toEqual([11_000]);
+    await driver.advanceWallClock(3500);
+    expect(fired).toEqual([11_000, 14_500]);
+    expect((await driver.readOutput("out", jsonSerde<number>())).map((r) => r.value)).toEqual([11_000, 14_500]);
+    await driver.close();
+  });
+});

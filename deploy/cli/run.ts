@@ -1,0 +1,218 @@
+/**
+ * `ecos run`: the main job. At the foundation stage it runs the demo counting topology over
+ * synthetic Avro meter readings, on the in-process driver (default) or on Kafka (`--kafka`), and
+ * ends with a readable summary, including a SQL aggregate computed by embedded ClickHouse (chDB).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Kafka, logLevel } from "kafkajs";
+import { Session } from "chdb";
+import {
+  DEMO_STORES,
+  buildCountingTopology,
+  demoTopics,
+  syntheticReadings,
+  type DeviceCount,
+  type MeterReading,
+} from "../../processors/demo/counting";
+import { InProcessDriver } from "../../processors/runtime/in-process-driver";
+import { KafkaDriver } from "../../processors/runtime/kafka-driver";
+import { consoleLogger } from "../../processors/runtime/logger";
+import { partitionForKey } from "../../processors/runtime/partitioner";
+import { avroSerde, loadSchema } from "../../schemas/avro";
+import { DEVICE_COUNT_SCHEMA, METER_READING_SCHEMA } from "../../schemas/bench-records";
+import { ConfluentSchemaRegistryClient, InMemorySchemaRegistry, type SchemaRegistry } from "../../schemas/registry";
+import type { EcosConfig } from "../config/config";
+
+export interface RunOptions {
+  readonly records: number;
+  readonly devices: number;
+  readonly partitions: number;
+}
+
+interface RunResult {
+  readonly mode: string;
+  readonly seconds: number;
+  readonly deviceCounts: Array<[string, DeviceCount]>;
+  readonly supplierCounts: Array<[string, DeviceCount]>;
+  readonly deadLetters: number;
+}
+
+const fmt = (n: number): string => n.toLocaleString("en-GB");
+
+function progress(label: string, done: number, total: number): void {
+  process.stderr.write(`  ${label} ${fmt(done)} / ${fmt(total)} (${Math.round((100 * done) / total)}%)\n`);
+}
+
+export async function runDemo(config: Readonly<EcosConfig>, opts: RunOptions): Promise<void> {
+  const registry: SchemaRegistry = config.registryUrl
+    ? new ConfluentSchemaRegistryClient({ host: config.registryUrl })
+    : new InMemorySchemaRegistry();
+  const readingSerde = avroSerde<MeterReading>(registry, loadSchema(METER_READING_SCHEMA));
+  const countSerde = avroSerde<DeviceCount>(registry, loadSchema(DEVICE_COUNT_SCHEMA));
+  const topology = buildCountingTopology({ readingSerde, countSerde, bySupplier: true });
+  const result =
+    config.kafkaBrokers.length === 0
+      ? await runInProcess(config, opts, topology, readingSerde)
+      : await runOnKafka(config, opts, topology, readingSerde);
+  printSummary(config, opts, result);
+}
+
+async function runInProcess(
+  config: Readonly<EcosConfig>,
+  opts: RunOptions,
+  topology: ReturnType<typeof buildCountingTopology>,
+  readingSerde: ReturnType<typeof avroSerde<MeterReading>>,
+): Promise<RunResult> {
+  process.stderr.write(`ecos run: embedded default (in-process driver), ${fmt(opts.records)} synthetic readings\n`);
+  const driver = await InProcessDriver.create(topology, {
+    applicationId: config.applicationId,
+    partitions: opts.partitions,
+    stateDir: config.stateDir,
+    onFailure: config.onFailure,
+    deadLetterTopic: config.deadLetterTopic,
+    retainRecords: 10_000,
+  });
+  const topic = demoTopics().readings;
+  const started = process.hrtime.bigint();
+  const chunk = 20_000;
+  let batch: Array<{ key: string; value: MeterReading; timestamp: number }> = [];
+  let done = 0;
+  for (const r of syntheticReadings(opts.records, opts.devices)) {
+    batch.push({ key: r.deviceId, value: r, timestamp: r.readAt });
+    if (batch.length === chunk) {
+      await driver.pipeInput(topic, batch, readingSerde);
+      done += batch.length;
+      batch = [];
+      if (done % 100_000 === 0) progress("processed", done, opts.records);
+    }
+  }
+  if (batch.length > 0) await driver.pipeInput(topic, batch, readingSerde);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const result: RunResult = {
+    mode: "embedded (in-process driver, in-memory schema registry)",
+    seconds,
+    deviceCounts: driver.storeEntries<DeviceCount>(DEMO_STORES.deviceCounts),
+    supplierCounts: driver.storeEntries<DeviceCount>(DEMO_STORES.supplierCounts),
+    deadLetters: driver.rawRecords(config.deadLetterTopic).length,
+  };
+  await driver.close();
+  return result;
+}
+
+async function runOnKafka(
+  config: Readonly<EcosConfig>,
+  opts: RunOptions,
+  topology: ReturnType<typeof buildCountingTopology>,
+  readingSerde: ReturnType<typeof avroSerde<MeterReading>>,
+): Promise<RunResult> {
+  const brokers = [...config.kafkaBrokers];
+  process.stderr.write(`ecos run: Kafka driver on ${brokers.join(",")}, ${fmt(opts.records)} synthetic readings\n`);
+  const logger = consoleLogger(config.logLevel);
+  let committed = 0;
+  const driver = new KafkaDriver(topology, {
+    applicationId: config.applicationId,
+    brokers,
+    stateDir: config.stateDir,
+    logger,
+    onFailure: config.onFailure,
+    deadLetterTopic: config.deadLetterTopic,
+    replicationFactor: config.replicationFactor,
+    connectTimeoutMs: config.connectTimeoutMs,
+    createMissingTopics: { partitions: opts.partitions },
+    onCommit: (c) => (committed += c.records),
+  });
+  await driver.start();
+  const kafka = new Kafka({ clientId: `${config.applicationId}-loadgen`, brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const topic = demoTopics().readings;
+  await readingSerde.prepare(topic);
+  const admin = kafka.admin();
+  await admin.connect();
+  const n = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 1;
+  await admin.disconnect();
+  const started = process.hrtime.bigint();
+  const before = committed;
+  let batch: Array<{ key: string; value: Buffer; timestamp: string; partition: number }> = [];
+  for (const r of syntheticReadings(opts.records, opts.devices)) {
+    const key = Buffer.from(r.deviceId);
+    batch.push({ key: r.deviceId, value: readingSerde.serialize(topic, r), timestamp: String(r.readAt), partition: partitionForKey(key, n) });
+    if (batch.length === 5000) {
+      await producer.send({ topic, messages: batch });
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await producer.send({ topic, messages: batch });
+  await producer.disconnect();
+  // Each reading is counted per device and, after the repartition topic, per supplier.
+  const target = before + opts.records * 2;
+  let last = 0;
+  while (committed < target) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (committed - last >= 100_000) {
+      progress("committed", committed - before, target - before);
+      last = committed;
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const result: RunResult = {
+    mode: `Kafka (${brokers.join(",")}), exactly-once transactions`,
+    seconds,
+    deviceCounts: driver.storeEntries<DeviceCount>(DEMO_STORES.deviceCounts),
+    supplierCounts: driver.storeEntries<DeviceCount>(DEMO_STORES.supplierCounts),
+    deadLetters: 0,
+  };
+  await driver.stop();
+  return result;
+}
+
+/** Aggregates the device counts with embedded ClickHouse, as analysts will query the real tables. */
+function chdbSummary(config: Readonly<EcosConfig>, counts: Array<[string, DeviceCount]>): string {
+  const dir = path.join(config.stateDir, "chdb-demo");
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const session = new Session(dir);
+  try {
+    session.query(
+      "CREATE TABLE device_counts (device_id String, readings UInt64, last_read_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY device_id",
+    );
+    const rows = counts.map(([, c]) => JSON.stringify({ device_id: c.deviceId, readings: c.count, last_read_at: c.lastReadAt }));
+    for (let i = 0; i < rows.length; i += 10_000) {
+      session.query(`INSERT INTO device_counts FORMAT JSONEachRow ${rows.slice(i, i + 10_000).join("\n")}`);
+    }
+    return session
+      .query(
+        "SELECT count() AS devices, sum(readings) AS total_readings, min(readings) AS min_per_device, " +
+          "round(avg(readings), 1) AS avg_per_device, max(readings) AS max_per_device, " +
+          "max(last_read_at) AS last_reading FROM device_counts",
+        "PrettyCompactNoEscapes",
+      )
+      .trimEnd();
+  } finally {
+    session.cleanup?.();
+  }
+}
+
+function printSummary(config: Readonly<EcosConfig>, opts: RunOptions, r: RunResult): void {
+  const total = r.deviceCounts.reduce((n, [, c]) => n + c.count, 0);
+  const lines = [
+    "",
+    "ecos run — summary",
+    `  mode                 ${r.mode}`,
+    `  readings in          ${fmt(opts.records)} on meter.readings (${opts.partitions} partitions, Avro)`,
+    `  devices counted      ${fmt(r.deviceCounts.length)} (store ${DEMO_STORES.deviceCounts}), ${fmt(total)} readings`,
+    `  suppliers counted    ${r.supplierCounts.map(([k, c]) => `${k}=${fmt(c.count)}`).join("  ")}`,
+    `  dead letters         ${fmt(r.deadLetters)}`,
+    `  elapsed              ${r.seconds.toFixed(2)} s (${fmt(Math.round(opts.records / r.seconds))} readings/s)`,
+    `  check                ${total === opts.records ? "OK: every reading counted exactly once" : `MISMATCH: ${fmt(total)} counted`}`,
+    "",
+    "  embedded ClickHouse (chDB) over the device counts:",
+    ...chdbSummary(config, r.deviceCounts)
+      .split("\n")
+      .map((l) => `    ${l}`),
+    "",
+  ];
+  process.stdout.write(lines.join("\n") + "\n");
+  if (total !== opts.records) process.exitCode = 2;
+}
