@@ -231,7 +231,7 @@ export class InProcessDriver {
           let pos = this.positions.get(posKey) ?? 0;
           while (pos < part.end) {
             const r = part.at(pos);
-            await task.process({
+            const pending = task.process({
               topic: logical,
               partition: task.partition,
               offset: String(pos),
@@ -240,6 +240,7 @@ export class InProcessDriver {
               timestamp: r.timestamp,
               ...(r.headers ? { headers: r.headers } : {}),
             });
+            if (pending) await pending;
             pos++;
             progress++;
           }

@@ -479,7 +479,7 @@ export class KafkaDriver {
         for (const m of batch.messages) {
           if (!isRunning() || isStale() || this.fatal) break;
           first ??= m.offset;
-          await s.task.process({
+          const pending = s.task.process({
             topic: logical,
             partition: batch.partition,
             offset: m.offset,
@@ -488,6 +488,7 @@ export class KafkaDriver {
             timestamp: Number(m.timestamp),
             ...(m.headers ? { headers: decodeHeaders(m.headers) } : {}),
           });
+          if (pending) await pending;
           last = m.offset;
           if (++count >= every) {
             await this.commitTask(s, { topic: batch.topic, partition: batch.partition, offset: last }, count);

@@ -82,12 +82,23 @@ interface Work {
   readonly record: StreamRecord<unknown>;
 }
 
+type SourceNode = Extract<TopologyNode, { kind: "source" }>;
+
+/** The record in flight and the node it reached, for dead-letter reasons. */
+interface Step {
+  readonly rec: IncomingRecord;
+  readonly source: SourceNode;
+  readonly mark: number;
+  stage: string;
+}
+
 export class StreamTask {
   readonly id: string;
   private readonly processors = new Map<string, Processor<unknown, unknown>>();
   private readonly stores = new Map<string, KeyValueStore<unknown>>();
   private readonly logged: ChangeLoggingStore<unknown>[] = [];
   private readonly schedules: Schedule[] = [];
+  private readonly sources = new Map<string, SourceNode>();
   private outputs: OutgoingRecord[] = [];
   private queue: Work[] = [];
   private current: RecordMetadata | undefined;
@@ -188,18 +199,35 @@ export class StreamTask {
     };
   }
 
-  /** Runs one input record through the sub-topology, including everything it forwards. */
-  async process(rec: IncomingRecord): Promise<void> {
+  /**
+   * Runs one input record through the sub-topology, including everything it forwards. Returns a
+   * promise only when a serde or processor went asynchronous; the common path stays synchronous
+   * (a promise per record costs more than the counting itself).
+   */
+  process(rec: IncomingRecord): void | Promise<void> {
     const source = this.sourceFor(rec.topic);
     this.current = { topic: rec.topic, partition: rec.partition, offset: rec.offset };
-    const mark = this.outputs.length;
-    let stage = source.name;
+    const step: Step = { rec, source, mark: this.outputs.length, stage: source.name };
     try {
       if (rec.value === null) {
         throw new EcosError("ECOS_SERDE_DECODE", `record has no value (tombstones are not input)`);
       }
-      let value = source.valueSerde.deserialize(rec.topic, rec.value);
-      if (value instanceof Promise) value = await value;
+      const value = source.valueSerde.deserialize(rec.topic, rec.value);
+      if (value instanceof Promise) {
+        return value.then(
+          (v) => this.runFrom(step, v),
+          (err: unknown) => this.onRecordError(step, err),
+        );
+      }
+      return this.runFrom(step, value);
+    } catch (err) {
+      return this.onRecordError(step, err);
+    }
+  }
+
+  private runFrom(step: Step, value: unknown): void | Promise<void> {
+    try {
+      const { rec, source } = step;
       const record: StreamRecord<unknown> = {
         key: rec.key === null ? null : rec.key.toString("utf8"),
         value,
@@ -208,24 +236,46 @@ export class StreamTask {
       };
       if (rec.timestamp > this.streamTime) this.streamTime = rec.timestamp;
       for (const c of source.children) this.queue.push({ node: c, record });
-      while (this.queue.length > 0) {
-        const work = this.queue.shift() as Work;
-        stage = work.node;
-        const r = this.runNode(work);
-        if (r) await r;
+      const pending = this.drain(step);
+      if (pending) {
+        return pending.then(
+          () => this.finishRecord(),
+          (err: unknown) => this.onRecordError(step, err),
+        );
       }
-      this.processed++;
+      return this.finishRecord();
     } catch (err) {
-      this.queue = [];
-      this.outputs.length = mark;
-      const code = err instanceof EcosError ? err.code : stage === source.name ? "ECOS_SERDE_DECODE" : "ECOS_PROCESS_FAILED";
-      const e = asEcosError(err, code, { topic: rec.topic, partition: rec.partition, offset: rec.offset, node: stage });
-      if (this.opts.onFailure === "fail") throw e;
-      this.deadLetter(rec, e, stage);
-    } finally {
-      this.current = undefined;
+      return this.onRecordError(step, err);
     }
-    await this.punctuate("stream-time", this.streamTime);
+  }
+
+  /** Runs queued work until empty; continues asynchronously from the first node that returns a promise. */
+  private drain(step: Step | undefined): void | Promise<void> {
+    while (this.queue.length > 0) {
+      const work = this.queue.shift() as Work;
+      if (step) step.stage = work.node;
+      const r = this.runNode(work);
+      if (r) return r.then(() => this.drain(step));
+    }
+  }
+
+  private finishRecord(): void | Promise<void> {
+    this.processed++;
+    this.current = undefined;
+    return this.punctuate("stream-time", this.streamTime);
+  }
+
+  private onRecordError(step: Step, err: unknown): void | Promise<void> {
+    const { rec, source } = step;
+    this.queue = [];
+    this.outputs.length = step.mark;
+    this.current = undefined;
+    const code =
+      err instanceof EcosError ? err.code : step.stage === source.name ? "ECOS_SERDE_DECODE" : "ECOS_PROCESS_FAILED";
+    const e = asEcosError(err, code, { topic: rec.topic, partition: rec.partition, offset: rec.offset, node: step.stage });
+    if (this.opts.onFailure === "fail") throw e;
+    this.deadLetter(rec, e, step.stage);
+    return this.punctuate("stream-time", this.streamTime);
   }
 
   private deadLetter(rec: IncomingRecord, e: EcosError, node: string): void {
@@ -246,10 +296,15 @@ export class StreamTask {
     });
   }
 
-  private sourceFor(topic: string): Extract<TopologyNode, { kind: "source" }> {
+  private sourceFor(topic: string): SourceNode {
+    const cached = this.sources.get(topic);
+    if (cached) return cached;
     for (const name of this.opts.subtopology.nodes) {
       const node = this.node(name);
-      if (node.kind === "source" && node.topics.includes(topic)) return node;
+      if (node.kind === "source" && node.topics.includes(topic)) {
+        this.sources.set(topic, node);
+        return node;
+      }
     }
     throw new EcosError("ECOS_TOPOLOGY_INVALID", `task ${this.id} does not read topic "${topic}"`);
   }
@@ -279,19 +334,18 @@ export class StreamTask {
   }
 
   /** Fires due punctuations of one type; their forwards run like a record's. */
-  async punctuate(type: PunctuationType, now: number): Promise<void> {
-    if (now < 0) return;
-    for (const s of this.schedules) {
+  punctuate(type: PunctuationType, now: number): void | Promise<void> {
+    if (now < 0 || this.schedules.length === 0) return;
+    for (let i = 0; i < this.schedules.length; i++) {
+      const s = this.schedules[i] as Schedule;
       if (s.cancelled || s.type !== type) continue;
       if (Number.isNaN(s.next)) s.next = now + s.interval;
       if (now < s.next) continue;
       // Fire once for the elapsed span, then align to the interval (no burst after a gap).
       s.next = s.next + s.interval * Math.max(1, Math.ceil((now - s.next + 1) / s.interval));
       s.fn(now);
-      while (this.queue.length > 0) {
-        const r = this.runNode(this.queue.shift() as Work);
-        if (r) await r;
-      }
+      const pending = this.drain(undefined);
+      if (pending) return pending.then(() => this.punctuate(type, now));
     }
   }
 

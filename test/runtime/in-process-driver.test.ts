@@ -109,3 +109,66 @@ describe("in-process driver specifics", () => {
     await driver.close();
   });
 });
+
+describe("asynchronous processors", () => {
+  test("an async processor keeps record order; a rejection dead-letters only its record", async () => {
+    const { TopologyBuilder } = await import("../../processors/runtime/topology");
+    const { jsonSerde } = await import("../../processors/runtime/serde");
+    const { DEAD_LETTER_HEADERS } = await import("../../processors/runtime/task");
+    type Ctx = import("../../processors/runtime/api").ProcessorContext<number>;
+    const topology = new TopologyBuilder()
+      .addSource("in", { topics: ["in"], valueSerde: jsonSerde<number>() })
+      .addProcessor(
+        "slow-double",
+        () => {
+          let ctx: Ctx;
+          return {
+            init(c: Ctx) {
+              ctx = c;
+            },
+            async process(r: import("../../processors/runtime/api").StreamRecord<number>) {
+              // Later records finish sooner if order were not kept.
+              await new Promise((res) => setTimeout(res, 5 - (r.value % 5)));
+              if (r.value === 7) throw new Error("seven is refused");
+              ctx.forward({ key: r.key, value: r.value * 2, timestamp: r.timestamp });
+            },
+          };
+        },
+        "in",
+      )
+      .addSink("out", { topic: "out", valueSerde: jsonSerde<number>() }, "slow-double")
+      .build();
+    const driver = await InProcessDriver.create(topology, { applicationId: "async" });
+    await driver.pipeInput("in", [1, 2, 3, 4, 5, 6, 7, 8, 9].map((v) => ({ key: "k", value: v })), jsonSerde<number>());
+    expect((await driver.readOutput("out", jsonSerde<number>())).map((r) => r.value)).toEqual([2, 4, 6, 8, 10, 12, 16, 18]);
+    const dead = driver.rawRecords(DEFAULT_DEAD_LETTER_TOPIC);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.headers?.[DEAD_LETTER_HEADERS.code]).toBe("ECOS_PROCESS_FAILED");
+    expect(dead[0]?.headers?.[DEAD_LETTER_HEADERS.node]).toBe("slow-double");
+    expect(dead[0]?.headers?.[DEAD_LETTER_HEADERS.message]).toBe("seven is refused");
+    await driver.close();
+  });
+
+  test("onFailure 'fail' stops with ECOS_PROCESS_FAILED and the record's position", async () => {
+    const { TopologyBuilder } = await import("../../processors/runtime/topology");
+    const { jsonSerde } = await import("../../processors/runtime/serde");
+    const topology = new TopologyBuilder()
+      .addSource("in", { topics: ["in"], valueSerde: jsonSerde<number>() })
+      .addProcessor(
+        "boom",
+        () => ({
+          process() {
+            throw new Error("boom");
+          },
+        }),
+        "in",
+      )
+      .build();
+    const driver = await InProcessDriver.create(topology, { applicationId: "fail", onFailure: "fail" });
+    await expect(driver.pipeInput("in", [{ key: "k", value: 1 }], jsonSerde<number>())).rejects.toMatchObject({
+      code: "ECOS_PROCESS_FAILED",
+      context: { topic: "in", partition: 0, offset: "0", node: "boom" },
+    });
+    await driver.close();
+  });
+});
