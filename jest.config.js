@@ -16,6 +16,7 @@ module.exports = {
       testMatch: ["<rootDir>/test/integration/**/*.test.ts"],
       testEnvironment: "node",
       globalSetup: "<rootDir>/test/integration/global-setup.ts",
+      globalTeardown: "<rootDir>/test/integration/global-teardown.ts",
       testTimeout: 600000,
     },
   ],
