@@ -112,7 +112,8 @@ export class KafkaDriver {
           if (level <= KafkaLogLevel.ERROR) logger.error(message, fields);
           else logger.warn(message, fields);
         },
-      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 },
+      // A short first retry: CONCURRENT_TRANSACTIONS (the previous commit still completing) clears in ms.
+      retry: { retries: 10, initialRetryTime: 50, maxRetryTime: 5000 },
     });
     this.resolve = topicResolver(topology, opts.applicationId);
     this.deadLetterTopic = opts.deadLetterTopic ?? DEFAULT_DEAD_LETTER_TOPIC;
