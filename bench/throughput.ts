@@ -14,14 +14,24 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Kafka, logLevel } from "kafkajs";
-import { DEMO_STORES, buildCountingTopology, demoTopics, syntheticReadings } from "../processors/demo/counting";
+import {
+  DEMO_STORES,
+  buildCountingTopology,
+  demoTopics,
+  syntheticReadings,
+} from "../processors/demo/counting";
 import { InProcessDriver } from "../processors/runtime/in-process-driver";
 import { KafkaDriver } from "../processors/runtime/kafka-driver";
 import { consoleLogger } from "../processors/runtime/logger";
 import { partitionForKey } from "../processors/runtime/partitioner";
 import type { Topology } from "../processors/runtime/topology";
 import { avroSerde, loadSchema, type AvroSerde } from "../schemas/avro";
-import { DEVICE_COUNT_SCHEMA, METER_READING_SCHEMA, type DeviceCount, type MeterReading } from "../schemas/bench-records";
+import {
+  DEVICE_COUNT_SCHEMA,
+  METER_READING_SCHEMA,
+  type DeviceCount,
+  type MeterReading,
+} from "../schemas/bench-records";
 import { InMemorySchemaRegistry } from "../schemas/registry";
 
 interface Knobs {
@@ -64,7 +74,11 @@ function knobs(argv: string[]): Knobs {
 
 type Figures = Record<string, number>;
 
-function serdes(): { registry: InMemorySchemaRegistry; reading: AvroSerde<MeterReading>; count: AvroSerde<DeviceCount> } {
+function serdes(): {
+  registry: InMemorySchemaRegistry;
+  reading: AvroSerde<MeterReading>;
+  count: AvroSerde<DeviceCount>;
+} {
   const registry = new InMemorySchemaRegistry();
   return {
     registry,
@@ -91,7 +105,12 @@ async function inputBytes(serde: AvroSerde<MeterReading>, topic: string, n: numb
 async function benchInProcess(k: Knobs): Promise<Figures> {
   const s = serdes();
   const prefix = "";
-  const topology: Topology = buildCountingTopology({ readingSerde: s.reading, countSerde: s.count, backend: k.backend, topicPrefix: prefix });
+  const topology: Topology = buildCountingTopology({
+    readingSerde: s.reading,
+    countSerde: s.count,
+    backend: k.backend,
+    topicPrefix: prefix,
+  });
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-bench-"));
   const driver = await InProcessDriver.create(topology, {
     applicationId: "bench",
@@ -117,10 +136,13 @@ async function benchInProcess(k: Knobs): Promise<Figures> {
     rssMax = Math.max(rssMax, rss);
     progress(`in-process ${done + n}/${k.inProcessRecords} rss=${rss.toFixed(0)}MB`);
   }
-  const counted = driver.storeEntries<DeviceCount>(DEMO_STORES.deviceCounts).reduce((n, [, c]) => n + c.count, 0);
+  const counted = driver
+    .storeEntries<DeviceCount>(DEMO_STORES.deviceCounts)
+    .reduce((n, [, c]) => n + c.count, 0);
   await driver.close();
   fs.rmSync(stateDir, { recursive: true, force: true });
-  if (counted !== k.inProcessRecords) throw new Error(`in-process counted ${counted}, expected ${k.inProcessRecords}`);
+  if (counted !== k.inProcessRecords)
+    throw new Error(`in-process counted ${counted}, expected ${k.inProcessRecords}`);
   const half = rssSamples[Math.floor(rssSamples.length / 2)] ?? rssStart;
   return {
     records_per_s: Math.round(k.inProcessRecords / seconds),
@@ -139,7 +161,11 @@ async function benchKafka(k: Knobs): Promise<Figures> {
   await admin.connect();
   await admin.createTopics({
     waitForLeaders: true,
-    topics: [topics.readings, topics.deviceCounts].map((topic) => ({ topic, numPartitions: k.partitions, replicationFactor: 1 })),
+    topics: [topics.readings, topics.deviceCounts].map((topic) => ({
+      topic,
+      numPartitions: k.partitions,
+      replicationFactor: 1,
+    })),
   });
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-bench-"));
   try {
@@ -147,7 +173,12 @@ async function benchKafka(k: Knobs): Promise<Figures> {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     for (let done = 0; done < k.kafkaRecords; done += 100_000) {
-      const input = await inputBytes(s.reading, topics.readings, Math.min(100_000, k.kafkaRecords - done), k.devices);
+      const input = await inputBytes(
+        s.reading,
+        topics.readings,
+        Math.min(100_000, k.kafkaRecords - done),
+        k.devices,
+      );
       for (let i = 0; i < input.length; i += 10_000) {
         await producer.send({
           topic: topics.readings,
@@ -161,7 +192,12 @@ async function benchKafka(k: Knobs): Promise<Figures> {
       }
     }
     await producer.disconnect();
-    const topology = buildCountingTopology({ readingSerde: s.reading, countSerde: s.count, backend: k.backend, topicPrefix: prefix });
+    const topology = buildCountingTopology({
+      readingSerde: s.reading,
+      countSerde: s.count,
+      backend: k.backend,
+      topicPrefix: prefix,
+    });
     let committed = 0;
     let firstAt = 0n;
     let firstRecords = 0;

@@ -34,14 +34,23 @@ program
   .option("--kafka <brokers>", "run on a Kafka cluster (comma-separated brokers) instead of in-process")
   .option("--registry <url>", "Confluent-compatible schema registry URL (default: in-memory)")
   .option("--application-id <id>", "consumer group and changelog prefix")
-  .action(async (opts: { records: number; devices: number; partitions: number; kafka?: string; registry?: string; applicationId?: string }) => {
-    const config = loadConfig(process.env, {
-      ...(opts.kafka !== undefined ? { kafkaBrokers: opts.kafka } : {}),
-      ...(opts.registry !== undefined ? { registryUrl: opts.registry } : {}),
-      ...(opts.applicationId !== undefined ? { applicationId: opts.applicationId } : {}),
-    });
-    await runDemo(config, { records: opts.records, devices: opts.devices, partitions: opts.partitions });
-  });
+  .action(
+    async (opts: {
+      records: number;
+      devices: number;
+      partitions: number;
+      kafka?: string;
+      registry?: string;
+      applicationId?: string;
+    }) => {
+      const config = loadConfig(process.env, {
+        ...(opts.kafka !== undefined ? { kafkaBrokers: opts.kafka } : {}),
+        ...(opts.registry !== undefined ? { registryUrl: opts.registry } : {}),
+        ...(opts.applicationId !== undefined ? { applicationId: opts.applicationId } : {}),
+      });
+      await runDemo(config, { records: opts.records, devices: opts.devices, partitions: opts.partitions });
+    },
+  );
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof EcosError) {

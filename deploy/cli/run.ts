@@ -21,7 +21,11 @@ import { consoleLogger } from "../../processors/runtime/logger";
 import { partitionForKey } from "../../processors/runtime/partitioner";
 import { avroSerde, loadSchema } from "../../schemas/avro";
 import { DEVICE_COUNT_SCHEMA, METER_READING_SCHEMA } from "../../schemas/bench-records";
-import { ConfluentSchemaRegistryClient, InMemorySchemaRegistry, type SchemaRegistry } from "../../schemas/registry";
+import {
+  ConfluentSchemaRegistryClient,
+  InMemorySchemaRegistry,
+  type SchemaRegistry,
+} from "../../schemas/registry";
 import type { EcosConfig } from "../config/config";
 
 export interface RunOptions {
@@ -64,7 +68,9 @@ async function runInProcess(
   topology: ReturnType<typeof buildCountingTopology>,
   readingSerde: ReturnType<typeof avroSerde<MeterReading>>,
 ): Promise<RunResult> {
-  process.stderr.write(`ecos run: embedded default (in-process driver), ${fmt(opts.records)} synthetic readings\n`);
+  process.stderr.write(
+    `ecos run: embedded default (in-process driver), ${fmt(opts.records)} synthetic readings\n`,
+  );
   const driver = await InProcessDriver.create(topology, {
     applicationId: config.applicationId,
     partitions: opts.partitions,
@@ -107,7 +113,9 @@ async function runOnKafka(
   readingSerde: ReturnType<typeof avroSerde<MeterReading>>,
 ): Promise<RunResult> {
   const brokers = [...config.kafkaBrokers];
-  process.stderr.write(`ecos run: Kafka driver on ${brokers.join(",")}, ${fmt(opts.records)} synthetic readings\n`);
+  process.stderr.write(
+    `ecos run: Kafka driver on ${brokers.join(",")}, ${fmt(opts.records)} synthetic readings\n`,
+  );
   const logger = consoleLogger(config.logLevel);
   let committed = 0;
   const driver = new KafkaDriver(topology, {
@@ -123,7 +131,11 @@ async function runOnKafka(
     onCommit: (c) => (committed += c.records),
   });
   await driver.start();
-  const kafka = new Kafka({ clientId: `${config.applicationId}-loadgen`, brokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: `${config.applicationId}-loadgen`,
+    brokers,
+    logLevel: logLevel.NOTHING,
+  });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const topic = demoTopics().readings;
@@ -137,7 +149,12 @@ async function runOnKafka(
   let batch: Array<{ key: string; value: Buffer; timestamp: string; partition: number }> = [];
   for (const r of syntheticReadings(opts.records, opts.devices)) {
     const key = Buffer.from(r.deviceId);
-    batch.push({ key: r.deviceId, value: readingSerde.serialize(topic, r), timestamp: String(r.readAt), partition: partitionForKey(key, n) });
+    batch.push({
+      key: r.deviceId,
+      value: readingSerde.serialize(topic, r),
+      timestamp: String(r.readAt),
+      partition: partitionForKey(key, n),
+    });
     if (batch.length === 5000) {
       await producer.send({ topic, messages: batch });
       batch = [];
@@ -177,7 +194,9 @@ function chdbSummary(config: Readonly<EcosConfig>, counts: Array<[string, Device
     session.query(
       "CREATE TABLE device_counts (device_id String, readings UInt64, last_read_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY device_id",
     );
-    const rows = counts.map(([, c]) => JSON.stringify({ device_id: c.deviceId, readings: c.count, last_read_at: c.lastReadAt }));
+    const rows = counts.map(([, c]) =>
+      JSON.stringify({ device_id: c.deviceId, readings: c.count, last_read_at: c.lastReadAt }),
+    );
     for (let i = 0; i < rows.length; i += 10_000) {
       session.query(`INSERT INTO device_counts FORMAT JSONEachRow ${rows.slice(i, i + 10_000).join("\n")}`);
     }

@@ -31,19 +31,54 @@ export interface ConfigField {
 
 /** The documented surface: one row per environment variable. */
 export const CONFIG_FIELDS: readonly ConfigField[] = [
-  { env: "ECOS_KAFKA_BROKERS", defaultValue: "(unset)", doc: "Comma-separated Kafka bootstrap brokers. Unset: the embedded in-process driver." },
-  { env: "ECOS_APPLICATION_ID", defaultValue: "ecos-stream", doc: "Consumer group id and prefix of changelog and internal topics." },
-  { env: "ECOS_REGISTRY_URL", defaultValue: "(unset)", doc: "Confluent-compatible schema registry URL (Apicurio: .../apis/ccompat/v7). Unset: in-memory registry." },
-  { env: "ECOS_STATE_DIR", defaultValue: ".local/state", doc: "Folder for on-disk (LMDB) state stores and embedded ClickHouse data." },
+  {
+    env: "ECOS_KAFKA_BROKERS",
+    defaultValue: "(unset)",
+    doc: "Comma-separated Kafka bootstrap brokers. Unset: the embedded in-process driver.",
+  },
+  {
+    env: "ECOS_APPLICATION_ID",
+    defaultValue: "ecos-stream",
+    doc: "Consumer group id and prefix of changelog and internal topics.",
+  },
+  {
+    env: "ECOS_REGISTRY_URL",
+    defaultValue: "(unset)",
+    doc: "Confluent-compatible schema registry URL (Apicurio: .../apis/ccompat/v7). Unset: in-memory registry.",
+  },
+  {
+    env: "ECOS_STATE_DIR",
+    defaultValue: ".local/state",
+    doc: "Folder for on-disk (LMDB) state stores and embedded ClickHouse data.",
+  },
   { env: "ECOS_LOG_LEVEL", defaultValue: "info", doc: "debug, info, warn or error." },
-  { env: "ECOS_ON_FAILURE", defaultValue: "continue", doc: "Per-record failure handling: continue (dead-letter and go on) or fail (stop)." },
-  { env: "ECOS_DEAD_LETTER_TOPIC", defaultValue: DEFAULT_DEAD_LETTER_TOPIC, doc: "Topic for records that cannot be decoded or processed, with the reason in headers." },
-  { env: "ECOS_REPLICATION_FACTOR", defaultValue: "1", doc: "Replication factor of topics the driver creates (3 on a production cluster)." },
-  { env: "ECOS_CONNECT_TIMEOUT_MS", defaultValue: "60000", doc: "How long to retry reaching Kafka at start before failing with ECOS_BROKER_UNAVAILABLE." },
+  {
+    env: "ECOS_ON_FAILURE",
+    defaultValue: "continue",
+    doc: "Per-record failure handling: continue (dead-letter and go on) or fail (stop).",
+  },
+  {
+    env: "ECOS_DEAD_LETTER_TOPIC",
+    defaultValue: DEFAULT_DEAD_LETTER_TOPIC,
+    doc: "Topic for records that cannot be decoded or processed, with the reason in headers.",
+  },
+  {
+    env: "ECOS_REPLICATION_FACTOR",
+    defaultValue: "1",
+    doc: "Replication factor of topics the driver creates (3 on a production cluster).",
+  },
+  {
+    env: "ECOS_CONNECT_TIMEOUT_MS",
+    defaultValue: "60000",
+    doc: "How long to retry reaching Kafka at start before failing with ECOS_BROKER_UNAVAILABLE.",
+  },
 ];
 
 function invalid(env: string, value: string, expected: string): EcosError {
-  return new EcosError("ECOS_CONFIG_INVALID", `${env}=${JSON.stringify(value)} is not valid: expected ${expected}`);
+  return new EcosError(
+    "ECOS_CONFIG_INVALID",
+    `${env}=${JSON.stringify(value)} is not valid: expected ${expected}`,
+  );
 }
 
 function oneOf<T extends string>(env: string, value: string, allowed: readonly T[]): T {
@@ -75,7 +110,8 @@ export function loadConfig(
     if (!/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(b)) throw invalid("ECOS_KAFKA_BROKERS", b, "host:port");
   }
   const registry = get("registryUrl", "ECOS_REGISTRY_URL", "");
-  if (registry !== "" && !/^https?:\/\//.test(registry)) throw invalid("ECOS_REGISTRY_URL", registry, "an http(s) URL");
+  if (registry !== "" && !/^https?:\/\//.test(registry))
+    throw invalid("ECOS_REGISTRY_URL", registry, "an http(s) URL");
   const applicationId = get("applicationId", "ECOS_APPLICATION_ID", "ecos-stream");
   if (!/^[A-Za-z0-9._-]{1,200}$/.test(applicationId)) {
     throw invalid("ECOS_APPLICATION_ID", applicationId, "letters, digits, '.', '_' or '-'");
@@ -85,10 +121,24 @@ export function loadConfig(
     applicationId,
     registryUrl: registry === "" ? undefined : registry,
     stateDir: path.resolve(root, get("stateDir", "ECOS_STATE_DIR", ".local/state")),
-    logLevel: oneOf("ECOS_LOG_LEVEL", get("logLevel", "ECOS_LOG_LEVEL", "info"), ["debug", "info", "warn", "error"] as const),
-    onFailure: oneOf("ECOS_ON_FAILURE", get("onFailure", "ECOS_ON_FAILURE", "continue"), ["continue", "fail"] as const),
+    logLevel: oneOf("ECOS_LOG_LEVEL", get("logLevel", "ECOS_LOG_LEVEL", "info"), [
+      "debug",
+      "info",
+      "warn",
+      "error",
+    ] as const),
+    onFailure: oneOf("ECOS_ON_FAILURE", get("onFailure", "ECOS_ON_FAILURE", "continue"), [
+      "continue",
+      "fail",
+    ] as const),
     deadLetterTopic: get("deadLetterTopic", "ECOS_DEAD_LETTER_TOPIC", DEFAULT_DEAD_LETTER_TOPIC),
-    replicationFactor: positiveInt("ECOS_REPLICATION_FACTOR", get("replicationFactor", "ECOS_REPLICATION_FACTOR", "1")),
-    connectTimeoutMs: positiveInt("ECOS_CONNECT_TIMEOUT_MS", get("connectTimeoutMs", "ECOS_CONNECT_TIMEOUT_MS", "60000")),
+    replicationFactor: positiveInt(
+      "ECOS_REPLICATION_FACTOR",
+      get("replicationFactor", "ECOS_REPLICATION_FACTOR", "1"),
+    ),
+    connectTimeoutMs: positiveInt(
+      "ECOS_CONNECT_TIMEOUT_MS",
+      get("connectTimeoutMs", "ECOS_CONNECT_TIMEOUT_MS", "60000"),
+    ),
   });
 }

@@ -85,13 +85,28 @@ export function buildCountingTopology(opts: CountingTopologyOptions): Topology {
       { name: DEMO_STORES.deviceCounts, valueSerde: opts.countSerde, backend: opts.backend ?? "memory" },
       "count-per-device",
     )
-    .addSink("device-counts-sink", { topic: topics.deviceCounts, valueSerde: opts.countSerde }, "count-per-device");
+    .addSink(
+      "device-counts-sink",
+      { topic: topics.deviceCounts, valueSerde: opts.countSerde },
+      "count-per-device",
+    );
   if (opts.bySupplier) {
     b.addInternalTopic(DEMO_TOPICS.readingsBySupplier)
       .addProcessor("rekey-by-supplier", () => new RekeyBySupplier(), "readings")
-      .addSink("repartition-sink", { topic: DEMO_TOPICS.readingsBySupplier, valueSerde: opts.readingSerde }, "rekey-by-supplier")
-      .addSource("readings-by-supplier", { topics: [DEMO_TOPICS.readingsBySupplier], valueSerde: opts.readingSerde })
-      .addProcessor("count-per-supplier", () => new CountProcessor(DEMO_STORES.supplierCounts), "readings-by-supplier")
+      .addSink(
+        "repartition-sink",
+        { topic: DEMO_TOPICS.readingsBySupplier, valueSerde: opts.readingSerde },
+        "rekey-by-supplier",
+      )
+      .addSource("readings-by-supplier", {
+        topics: [DEMO_TOPICS.readingsBySupplier],
+        valueSerde: opts.readingSerde,
+      })
+      .addProcessor(
+        "count-per-supplier",
+        () => new CountProcessor(DEMO_STORES.supplierCounts),
+        "readings-by-supplier",
+      )
       .addStateStore(
         { name: DEMO_STORES.supplierCounts, valueSerde: opts.countSerde, backend: opts.backend ?? "memory" },
         "count-per-supplier",
@@ -106,7 +121,11 @@ export function buildCountingTopology(opts: CountingTopologyOptions): Topology {
 }
 
 /** Deterministic synthetic readings: `devices` meters spread over a few suppliers. */
-export function* syntheticReadings(count: number, devices: number, startMs = 1_767_225_600_000): Generator<MeterReading> {
+export function* syntheticReadings(
+  count: number,
+  devices: number,
+  startMs = 1_767_225_600_000,
+): Generator<MeterReading> {
   const suppliers = ["ACEE", "BGAS", "CELE", "DPOW", "EDFE"];
   for (let i = 0; i < count; i++) {
     const d = (i * 7919) % devices;

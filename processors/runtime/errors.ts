@@ -4,19 +4,34 @@
  */
 export const ERROR_CODES = {
   ECOS_CONFIG_INVALID: { retriable: false, summary: "Configuration value missing or out of range" },
-  ECOS_TOPOLOGY_INVALID: { retriable: false, summary: "Topology wiring is wrong (unknown parent, store, duplicate name)" },
-  ECOS_STORE_UNKNOWN: { retriable: false, summary: "A processor asked for a state store it was not connected to" },
+  ECOS_TOPOLOGY_INVALID: {
+    retriable: false,
+    summary: "Topology wiring is wrong (unknown parent, store, duplicate name)",
+  },
+  ECOS_STORE_UNKNOWN: {
+    retriable: false,
+    summary: "A processor asked for a state store it was not connected to",
+  },
   ECOS_SERDE_DECODE: { retriable: false, summary: "A record's key or value could not be decoded" },
   ECOS_SERDE_ENCODE: { retriable: false, summary: "A record's key or value could not be encoded" },
   ECOS_SCHEMA_UNKNOWN: { retriable: false, summary: "A schema id or subject is not known to the registry" },
   ECOS_SCHEMA_INCOMPATIBLE: { retriable: false, summary: "The registry refused a schema as incompatible" },
   ECOS_REGISTRY_UNAVAILABLE: { retriable: true, summary: "The schema registry did not answer" },
-  ECOS_WIRE_FORMAT: { retriable: false, summary: "Bytes are not in the Confluent wire format (magic byte, schema id)" },
+  ECOS_WIRE_FORMAT: {
+    retriable: false,
+    summary: "Bytes are not in the Confluent wire format (magic byte, schema id)",
+  },
   ECOS_PROCESS_FAILED: { retriable: false, summary: "A processor threw while handling a record" },
   ECOS_BROKER_UNAVAILABLE: { retriable: true, summary: "The Kafka cluster could not be reached" },
-  ECOS_TRANSACTION_FAILED: { retriable: true, summary: "A Kafka transaction could not be committed; the task is restored" },
+  ECOS_TRANSACTION_FAILED: {
+    retriable: true,
+    summary: "A Kafka transaction could not be committed; the task is restored",
+  },
   ECOS_RESTORE_FAILED: { retriable: true, summary: "A state store could not be restored from its changelog" },
-  ECOS_SERVICE_UNAVAILABLE: { retriable: true, summary: "A local service (Kafka, registry, ClickHouse) did not become healthy" },
+  ECOS_SERVICE_UNAVAILABLE: {
+    retriable: true,
+    summary: "A local service (Kafka, registry, ClickHouse) did not become healthy",
+  },
   ECOS_CLICKHOUSE_FAILED: { retriable: true, summary: "ClickHouse refused or failed a query" },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 

@@ -97,7 +97,8 @@ export class InProcessDriver {
     this.now = opts.startTimeMs ?? 0;
     this.resolve = topicResolver(topology, opts.applicationId);
     this.deadLetterTopic = opts.deadLetterTopic ?? DEFAULT_DEAD_LETTER_TOPIC;
-    for (const st of topology.subtopologies) for (const t of st.sourceTopics) this.sourceTopics.add(this.resolve(t));
+    for (const st of topology.subtopologies)
+      for (const t of st.sourceTopics) this.sourceTopics.add(this.resolve(t));
   }
 
   static async create(topology: Topology, opts: InProcessDriverOptions): Promise<InProcessDriver> {
@@ -131,7 +132,10 @@ export class InProcessDriver {
     for (const st of this.topology.subtopologies) {
       const counts = new Set(st.sourceTopics.map((t) => this.partitionsOf(t)));
       if (counts.size !== 1) {
-        throw new EcosError("ECOS_TOPOLOGY_INVALID", `sub-topology ${st.id} reads topics with different partition counts`);
+        throw new EcosError(
+          "ECOS_TOPOLOGY_INVALID",
+          `sub-topology ${st.id} reads topics with different partition counts`,
+        );
       }
       const n = [...counts][0] as number;
       for (let p = 0; p < n; p++) {
@@ -142,7 +146,10 @@ export class InProcessDriver {
           let backend: StoreBackend<unknown>;
           if (spec.backend === "lmdb") {
             if (!this.opts.stateDir) {
-              throw new EcosError("ECOS_CONFIG_INVALID", `store "${name}" is on disk: give the driver a stateDir`);
+              throw new EcosError(
+                "ECOS_CONFIG_INVALID",
+                `store "${name}" is on disk: give the driver a stateDir`,
+              );
             }
             backend = new LmdbKeyValueStore(
               name,
@@ -183,7 +190,12 @@ export class InProcessDriver {
   /** Serialises and appends records to an input topic, then processes until nothing is left. */
   async pipeInput<V>(
     topic: string,
-    records: ReadonlyArray<{ key: string | null; value: V; timestamp?: number; headers?: Record<string, string> }>,
+    records: ReadonlyArray<{
+      key: string | null;
+      value: V;
+      timestamp?: number;
+      headers?: Record<string, string>;
+    }>,
     serde: Serde<V>,
   ): Promise<void> {
     await serde.prepare?.(topic);
@@ -271,8 +283,6 @@ export class InProcessDriver {
       });
     }
   }
-
-
 
   private commit(task: StreamTask): void {
     for (const o of task.takeOutputs()) this.appendOutput(o);

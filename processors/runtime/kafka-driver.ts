@@ -117,7 +117,8 @@ export class KafkaDriver {
     });
     this.resolve = topicResolver(topology, opts.applicationId);
     this.deadLetterTopic = opts.deadLetterTopic ?? DEFAULT_DEAD_LETTER_TOPIC;
-    for (const st of topology.subtopologies) for (const t of st.sourceTopics) this.logicalOf.set(this.resolve(t), t);
+    for (const st of topology.subtopologies)
+      for (const t of st.sourceTopics) this.logicalOf.set(this.resolve(t), t);
   }
 
   private get groupId(): string {
@@ -146,8 +147,13 @@ export class KafkaDriver {
         for (const p of partitions) assigned.add(`${st}_${p}`);
       }
       this.assignment = assigned;
-      this.opts.logger.info("joined consumer group", { group: this.groupId, tasks: [...assigned].sort().join(",") });
-      this.pendingTasks = this.pendingTasks.then(() => this.reconcileTasks()).catch((err: unknown) => this.fail(err));
+      this.opts.logger.info("joined consumer group", {
+        group: this.groupId,
+        tasks: [...assigned].sort().join(","),
+      });
+      this.pendingTasks = this.pendingTasks
+        .then(() => this.reconcileTasks())
+        .catch((err: unknown) => this.fail(err));
     });
     consumer.on(consumer.events.CRASH, (e) => {
       const err = e.payload.error;
@@ -218,7 +224,12 @@ export class KafkaDriver {
             { cause: err },
           );
         }
-        this.opts.logger.warn("Kafka is not reachable yet; retrying", { brokers, attempt, retryInMs: wait, reason });
+        this.opts.logger.warn("Kafka is not reachable yet; retrying", {
+          brokers,
+          attempt,
+          retryInMs: wait,
+          reason,
+        });
         await sleep(wait);
       }
     }
@@ -253,13 +264,20 @@ export class KafkaDriver {
     // Internal topics get the partition count of the widest external source.
     let width = 1;
     for (const st of this.topology.subtopologies) {
-      for (const t of st.sourceTopics) if (!this.topology.internalTopics.has(t)) width = Math.max(width, this.partitionCounts.get(t) ?? 1);
+      for (const t of st.sourceTopics)
+        if (!this.topology.internalTopics.has(t)) width = Math.max(width, this.partitionCounts.get(t) ?? 1);
     }
-    const toCreate: Array<{ topic: string; numPartitions: number; replicationFactor: number; configEntries?: Array<{ name: string; value: string }> }> = [];
+    const toCreate: Array<{
+      topic: string;
+      numPartitions: number;
+      replicationFactor: number;
+      configEntries?: Array<{ name: string; value: string }>;
+    }> = [];
     for (const t of this.topology.internalTopics) {
       const actual = this.resolve(t);
       this.partitionCounts.set(t, width);
-      if (!existing.has(actual)) toCreate.push({ topic: actual, numPartitions: width, replicationFactor: rf });
+      if (!existing.has(actual))
+        toCreate.push({ topic: actual, numPartitions: width, replicationFactor: rf });
     }
     for (const st of this.topology.subtopologies) {
       const counts = new Set(st.sourceTopics.map((t) => this.partitionCounts.get(t)));
@@ -342,7 +360,12 @@ export class KafkaDriver {
       if (spec.backend === "lmdb") {
         const dir = path.join(this.opts.stateDir, this.opts.applicationId, `${stId}_${partition}`, name);
         fs.mkdirSync(dir, { recursive: true });
-        backend = new LmdbKeyValueStore(name, dir, spec.valueSerde, changelogTopicName(this.opts.applicationId, name));
+        backend = new LmdbKeyValueStore(
+          name,
+          dir,
+          spec.valueSerde,
+          changelogTopicName(this.opts.applicationId, name),
+        );
       } else {
         backend = new InMemoryKeyValueStore(name);
       }
@@ -379,14 +402,23 @@ export class KafkaDriver {
   /** Rebuilds the logged stores of new tasks from their changelog partitions (read_committed). */
   private async restore(states: TaskState[], heartbeat?: () => Promise<void>): Promise<void> {
     const admin = this.admin as Admin;
-    const wanted = new Map<string, { store: ChangeLoggingStore<unknown>; end: bigint; taskId: string; records: number }>();
+    const wanted = new Map<
+      string,
+      { store: ChangeLoggingStore<unknown>; end: bigint; taskId: string; records: number }
+    >();
     for (const s of states) {
       for (const store of s.task.loggedStores()) {
         const offsets = await admin.fetchTopicOffsets(store.changelogTopic);
         const o = offsets.find((x) => x.partition === s.task.partition);
         const end = BigInt(o?.high ?? "0");
         const low = BigInt(o?.low ?? "0");
-        if (end > low) wanted.set(`${store.changelogTopic}/${s.task.partition}`, { store, end, taskId: s.task.id, records: 0 });
+        if (end > low)
+          wanted.set(`${store.changelogTopic}/${s.task.partition}`, {
+            store,
+            end,
+            taskId: s.task.id,
+            records: 0,
+          });
         else this.opts.onRestore?.({ taskId: s.task.id, store: store.name, records: 0, ms: 0 });
       }
     }
@@ -406,8 +438,17 @@ export class KafkaDriver {
       if (!w || done.has(key)) return;
       if (BigInt(lastOffset) >= w.end - 1n) {
         done.add(key);
-        this.opts.onRestore?.({ taskId: w.taskId, store: w.store.name, records: w.records, ms: Date.now() - started });
-        this.opts.logger.info("store restored from changelog", { task: w.taskId, store: w.store.name, records: w.records });
+        this.opts.onRestore?.({
+          taskId: w.taskId,
+          store: w.store.name,
+          records: w.records,
+          ms: Date.now() - started,
+        });
+        this.opts.logger.info("store restored from changelog", {
+          task: w.taskId,
+          store: w.store.name,
+          records: w.records,
+        });
         if (done.size === wanted.size) resolveDone();
       }
     };
@@ -455,6 +496,8 @@ export class KafkaDriver {
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
+    // kafkajs hands these over as plain closures, not methods bound to an object.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     if (this.fatal) return;
     const logical = this.logicalOf.get(batch.topic);
@@ -539,7 +582,8 @@ export class KafkaDriver {
       await this.restore([fresh]);
       await fresh.task.init();
       this.tasks.set(fresh.task.id, fresh);
-      if (from.offset !== undefined) this.consumer?.seek({ topic: from.topic, partition: from.partition, offset: from.offset });
+      if (from.offset !== undefined)
+        this.consumer?.seek({ topic: from.topic, partition: from.partition, offset: from.offset });
     } catch (again) {
       this.fail(again);
     }
@@ -588,7 +632,9 @@ export class KafkaDriver {
           topics: [
             {
               topic: consumed.topic,
-              partitions: [{ partition: consumed.partition, offset: (BigInt(consumed.offset) + 1n).toString() }],
+              partitions: [
+                { partition: consumed.partition, offset: (BigInt(consumed.offset) + 1n).toString() },
+              ],
             },
           ],
         });

@@ -22,7 +22,10 @@ function render(fields: LogFields | undefined): string {
 }
 
 /** Lines like `12:00:01.123 warn  broker unreachable brokers="..." attempt=2` on stderr. */
-export function consoleLogger(level: LogLevel = "info", stream: NodeJS.WritableStream = process.stderr): Logger {
+export function consoleLogger(
+  level: LogLevel = "info",
+  stream: NodeJS.WritableStream = process.stderr,
+): Logger {
   const emit = (l: LogLevel, msg: string, fields?: LogFields): void => {
     if (ORDER[l] < ORDER[level]) return;
     const t = new Date().toISOString().slice(11, 23);
@@ -39,8 +42,11 @@ export function consoleLogger(level: LogLevel = "info", stream: NodeJS.WritableS
 export const silentLogger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 /** Keeps every line in memory (tests assert on what an operator would read). */
-export function collectingLogger(): Logger & { lines: Array<{ level: LogLevel; msg: string; fields: LogFields }> } {
+export function collectingLogger(): Logger & {
+  lines: Array<{ level: LogLevel; msg: string; fields: LogFields }>;
+} {
   const lines: Array<{ level: LogLevel; msg: string; fields: LogFields }> = [];
-  const push = (level: LogLevel) => (msg: string, fields?: LogFields) => lines.push({ level, msg, fields: fields ?? {} });
+  const push = (level: LogLevel) => (msg: string, fields?: LogFields) =>
+    lines.push({ level, msg, fields: fields ?? {} });
   return { lines, debug: push("debug"), info: push("info"), warn: push("warn"), error: push("error") };
 }

@@ -112,7 +112,8 @@ export class StreamTask {
     for (const name of opts.subtopology.stores) {
       const backend = opts.stores.get(name);
       const spec = opts.topology.stores.get(name);
-      if (!backend || !spec) throw new EcosError("ECOS_STORE_UNKNOWN", `task ${this.id}: no backend for "${name}"`);
+      if (!backend || !spec)
+        throw new EcosError("ECOS_STORE_UNKNOWN", `task ${this.id}: no backend for "${name}"`);
       if (spec.logged) {
         const s = new ChangeLoggingStore(backend, opts.changelogTopic(name), spec.valueSerde);
         this.logged.push(s);
@@ -156,6 +157,8 @@ export class StreamTask {
 
   private contextFor(nodeName: string): ProcessorContext<unknown> {
     const node = this.node(nodeName) as Extract<TopologyNode, { kind: "processor" }>;
+    // The context's methods are called by processors as plain functions; they act on this task.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const task = this;
     return {
       applicationId: this.opts.applicationId,
@@ -173,11 +176,16 @@ export class StreamTask {
       },
       getStateStore<V>(name: string): KeyValueStore<V> {
         const s = node.stores.includes(name) ? task.stores.get(name) : undefined;
-        if (!s) throw new EcosError("ECOS_STORE_UNKNOWN", `processor "${nodeName}" is not connected to store "${name}"`);
+        if (!s)
+          throw new EcosError(
+            "ECOS_STORE_UNKNOWN",
+            `processor "${nodeName}" is not connected to store "${name}"`,
+          );
         return s as KeyValueStore<V>;
       },
       schedule(intervalMs, type, punctuator): Cancellable {
-        if (!(intervalMs > 0)) throw new EcosError("ECOS_TOPOLOGY_INVALID", `punctuation interval must be > 0`);
+        if (!(intervalMs > 0))
+          throw new EcosError("ECOS_TOPOLOGY_INVALID", `punctuation interval must be > 0`);
         const base = type === "wall-clock-time" ? task.opts.clock() : task.streamTime;
         const s: Schedule = {
           interval: intervalMs,
@@ -271,8 +279,17 @@ export class StreamTask {
     this.outputs.length = step.mark;
     this.current = undefined;
     const code =
-      err instanceof EcosError ? err.code : step.stage === source.name ? "ECOS_SERDE_DECODE" : "ECOS_PROCESS_FAILED";
-    const e = asEcosError(err, code, { topic: rec.topic, partition: rec.partition, offset: rec.offset, node: step.stage });
+      err instanceof EcosError
+        ? err.code
+        : step.stage === source.name
+          ? "ECOS_SERDE_DECODE"
+          : "ECOS_PROCESS_FAILED";
+    const e = asEcosError(err, code, {
+      topic: rec.topic,
+      partition: rec.partition,
+      offset: rec.offset,
+      node: step.stage,
+    });
     if (this.opts.onFailure === "fail") throw e;
     this.deadLetter(rec, e, step.stage);
     return this.punctuate("stream-time", this.streamTime);

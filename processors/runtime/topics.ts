@@ -16,5 +16,6 @@ export function internalTopicName(applicationId: string, logical: string): strin
 
 /** Maps a topology's logical topic name to the name on the wire. */
 export function topicResolver(topology: Topology, applicationId: string): (logical: string) => string {
-  return (logical) => (topology.internalTopics.has(logical) ? internalTopicName(applicationId, logical) : logical);
+  return (logical) =>
+    topology.internalTopics.has(logical) ? internalTopicName(applicationId, logical) : logical;
 }

@@ -88,7 +88,7 @@ export class TopologyBuilder {
   addSource<V>(name: string, opts: { topics: readonly string[]; valueSerde: Serde<V> }): this {
     if (opts.topics.length === 0) throw invalid(`source "${name}" reads no topic`);
     return this.addNode(
-      { kind: "source", name, topics: [...opts.topics], valueSerde: opts.valueSerde as Serde<unknown>, children: [] },
+      { kind: "source", name, topics: [...opts.topics], valueSerde: opts.valueSerde, children: [] },
       [],
     );
   }
@@ -107,10 +107,7 @@ export class TopologyBuilder {
   }
 
   addSink<V>(name: string, opts: { topic: string; valueSerde: Serde<V> }, ...parents: string[]): this {
-    return this.addNode(
-      { kind: "sink", name, topic: opts.topic, valueSerde: opts.valueSerde as Serde<unknown> },
-      parents,
-    );
+    return this.addNode({ kind: "sink", name, topic: opts.topic, valueSerde: opts.valueSerde }, parents);
   }
 
   /**
@@ -133,10 +130,11 @@ export class TopologyBuilder {
       backend: spec.backend ?? "memory",
       logged: spec.logged ?? true,
     };
-    this.stores.set(spec.name, full as StoreSpec<unknown>);
+    this.stores.set(spec.name, full);
     for (const p of processors) {
       const node = this.nodes.get(p);
-      if (!node || node.kind !== "processor") throw invalid(`store "${spec.name}": "${p}" is not a processor`);
+      if (!node || node.kind !== "processor")
+        throw invalid(`store "${spec.name}": "${p}" is not a processor`);
       node.stores.push(spec.name);
     }
     return this;
@@ -188,7 +186,8 @@ export class TopologyBuilder {
     }
     const subtopologies: Subtopology[] = [];
     for (const g of groups.values()) {
-      if (g.topics.length === 0) throw invalid(`nodes ${g.nodes.join(", ")} are not reachable from any source`);
+      if (g.topics.length === 0)
+        throw invalid(`nodes ${g.nodes.join(", ")} are not reachable from any source`);
       const id = subtopologies.length;
       for (const t of g.topics) {
         if (subtopologyOfTopic.has(t)) throw invalid(`topic "${t}" is read by two sub-topologies`);
@@ -212,7 +211,8 @@ export class TopologyBuilder {
             st.nodes
               .map((n) => {
                 const node = nodes.get(n) as TopologyNode;
-                const out = node.kind === "sink" ? `-> topic ${node.topic}` : `-> ${node.children.join(", ")}`;
+                const out =
+                  node.kind === "sink" ? `-> topic ${node.topic}` : `-> ${node.children.join(", ")}`;
                 return `  ${node.kind} ${n} ${out}`;
               })
               .join("\n"),

@@ -1,4 +1,10 @@
-import { countSequenceViolations, duplicateIds, mapDifferences, missingIds, offsetViolations } from "./invariants";
+import {
+  countSequenceViolations,
+  duplicateIds,
+  mapDifferences,
+  missingIds,
+  offsetViolations,
+} from "./invariants";
 
 describe("invariant helpers", () => {
   test("duplicateIds finds repeats only", () => {
@@ -10,21 +16,54 @@ describe("invariant helpers", () => {
     expect(missingIds(["1"], ["1", "9"])).toEqual([]);
   });
   test("countSequenceViolations flags a duplicate and a lost update", () => {
-    expect(countSequenceViolations([{ key: "k", count: 1 }, { key: "j", count: 1 }, { key: "k", count: 2 }])).toEqual([]);
-    expect(countSequenceViolations([{ key: "k", count: 1 }, { key: "k", count: 1 }])).toEqual(["key k: expected 2, got 1"]);
-    expect(countSequenceViolations([{ key: "k", count: 1 }, { key: "k", count: 3 }])).toEqual(["key k: expected 2, got 3"]);
+    expect(
+      countSequenceViolations([
+        { key: "k", count: 1 },
+        { key: "j", count: 1 },
+        { key: "k", count: 2 },
+      ]),
+    ).toEqual([]);
+    expect(
+      countSequenceViolations([
+        { key: "k", count: 1 },
+        { key: "k", count: 1 },
+      ]),
+    ).toEqual(["key k: expected 2, got 1"]);
+    expect(
+      countSequenceViolations([
+        { key: "k", count: 1 },
+        { key: "k", count: 3 },
+      ]),
+    ).toEqual(["key k: expected 2, got 3"]);
   });
   test("mapDifferences reports wrong, missing and unexpected keys", () => {
-    const exp = new Map([["a", 1], ["b", 2]]);
-    expect(mapDifferences(exp, new Map([["a", 1], ["b", 2]]))).toEqual([]);
-    expect(mapDifferences(exp, new Map([["a", 2], ["c", 1]]))).toEqual([
-      "a: expected 1, got 2",
-      "b: expected 2, got undefined",
-      "c: unexpected",
+    const exp = new Map([
+      ["a", 1],
+      ["b", 2],
     ]);
+    expect(
+      mapDifferences(
+        exp,
+        new Map([
+          ["a", 1],
+          ["b", 2],
+        ]),
+      ),
+    ).toEqual([]);
+    expect(
+      mapDifferences(
+        exp,
+        new Map([
+          ["a", 2],
+          ["c", 1],
+        ]),
+      ),
+    ).toEqual(["a: expected 1, got 2", "b: expected 2, got undefined", "c: unexpected"]);
   });
   test("offsetViolations requires committed = last processed + 1", () => {
     expect(offsetViolations(new Map([[0, 10n]]), new Map([[0, 9n]]))).toEqual([]);
-    expect(offsetViolations(new Map([[0, 9n]]), new Map([[0, 9n]]))).toEqual(["partition 0: committed 9, last processed 9"]);
+    expect(offsetViolations(new Map([[0, 9n]]), new Map([[0, 9n]]))).toEqual([
+      "partition 0: committed 9, last processed 9",
+    ]);
   });
 });

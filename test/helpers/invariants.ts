@@ -38,9 +38,13 @@ export function countSequenceViolations(updates: Iterable<{ key: string; count: 
 }
 
 /** Keys whose final value differs from the expected one (missing keys included). */
-export function mapDifferences(expected: ReadonlyMap<string, number>, actual: ReadonlyMap<string, number>): string[] {
+export function mapDifferences(
+  expected: ReadonlyMap<string, number>,
+  actual: ReadonlyMap<string, number>,
+): string[] {
   const out: string[] = [];
-  for (const [k, v] of expected) if (actual.get(k) !== v) out.push(`${k}: expected ${v}, got ${actual.get(k)}`);
+  for (const [k, v] of expected)
+    if (actual.get(k) !== v) out.push(`${k}: expected ${v}, got ${actual.get(k)}`);
   for (const k of actual.keys()) if (!expected.has(k)) out.push(`${k}: unexpected`);
   return out;
 }

@@ -25,7 +25,11 @@ export interface KafkaHarness extends Harness {
   driver(): KafkaDriver | undefined;
 }
 
-export async function kafkaHarness(brokers: string[], label = "suite", logger: Logger = silentLogger): Promise<KafkaHarness> {
+export async function kafkaHarness(
+  brokers: string[],
+  label = "suite",
+  logger: Logger = silentLogger,
+): Promise<KafkaHarness> {
   const prefix = uniquePrefix(label);
   const partitions = 3;
   const applicationId = `${prefix}app`;
@@ -64,7 +68,10 @@ export async function kafkaHarness(brokers: string[], label = "suite", logger: L
     return n;
   };
 
-  const send = async (topic: string, records: Array<{ key: Buffer | null; value: Buffer | null; timestamp: number }>) => {
+  const send = async (
+    topic: string,
+    records: Array<{ key: Buffer | null; value: Buffer | null; timestamp: number }>,
+  ) => {
     const n = await partitionsOf(topic);
     for (let i = 0; i < records.length; i += 500) {
       await producer.send({
@@ -89,7 +96,11 @@ export async function kafkaHarness(brokers: string[], label = "suite", logger: L
       topology = t;
       await startDriver();
     },
-    async pipe<V>(topic: string, records: Array<{ key: string | null; value: V; timestamp: number }>, serde: Serde<V>) {
+    async pipe<V>(
+      topic: string,
+      records: Array<{ key: string | null; value: V; timestamp: number }>,
+      serde: Serde<V>,
+    ) {
       await serde.prepare?.(topic);
       await send(
         topic,
@@ -137,7 +148,10 @@ export async function readTopic<V>(
   expected: number,
   opts: { timeoutMs?: number; settleMs?: number } = {},
 ): Promise<Array<HarnessRecord<V>>> {
-  const consumer = kafka.consumer({ groupId: `reader-${randomBytes(6).toString("hex")}`, readUncommitted: false });
+  const consumer = kafka.consumer({
+    groupId: `reader-${randomBytes(6).toString("hex")}`,
+    readUncommitted: false,
+  });
   const out: Array<HarnessRecord<V>> = [];
   await consumer.connect();
   try {
@@ -148,7 +162,8 @@ export async function readTopic<V>(
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
           const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(m.headers ?? {})) if (v !== undefined) headers[k] = v.toString();
+          for (const [k, v] of Object.entries(m.headers ?? {}))
+            if (v !== undefined) headers[k] = v.toString();
           out.push({
             key: m.key === null ? null : m.key.toString(),
             value: m.value === null ? (null as V) : await serde.deserialize(topic, m.value),

@@ -12,7 +12,12 @@ import * as readline from "node:readline";
 import { Kafka, logLevel } from "kafkajs";
 import { jsonSerde } from "../../processors/runtime/serde";
 import { partitionForKey } from "../../processors/runtime/partitioner";
-import { demoTopics, syntheticReadings, type DeviceCount, type MeterReading } from "../../processors/demo/counting";
+import {
+  demoTopics,
+  syntheticReadings,
+  type DeviceCount,
+  type MeterReading,
+} from "../../processors/demo/counting";
 import { countSequenceViolations, mapDifferences } from "../helpers/invariants";
 import { readTopic, uniquePrefix } from "./kafka-harness";
 import { testServices } from "./services";
@@ -31,7 +36,9 @@ interface Run {
 }
 
 function startApp(args: string[]): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", APP, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", APP, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const run: Run = {
     child,
     committed: 0,
@@ -42,14 +49,15 @@ function startApp(args: string[]): Run {
       const until = Date.now() + timeoutMs;
       while (!pred()) {
         if (Date.now() > until) throw new Error(`timed out waiting for ${what} (committed ${run.committed})`);
-        if (child.exitCode !== null) throw new Error(`app exited (${child.exitCode}) while waiting for ${what}: ${stderr}`);
+        if (child.exitCode !== null)
+          throw new Error(`app exited (${child.exitCode}) while waiting for ${what}: ${stderr}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
   };
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+  readline.createInterface({ input: child.stdout }).on("line", (line) => {
     const e = JSON.parse(line) as { event: string; records?: number };
     if (e.event === "commit") run.committed += e.records ?? 0;
     if (e.event === "restore") {
@@ -73,7 +81,11 @@ describe("Kafka driver: exactly-once across SIGKILL", () => {
     await admin.connect();
     await admin.createTopics({
       waitForLeaders: true,
-      topics: [topics.readings, topics.deviceCounts].map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
+      topics: [topics.readings, topics.deviceCounts].map((topic) => ({
+        topic,
+        numPartitions: 3,
+        replicationFactor: 1,
+      })),
     });
   });
 
@@ -121,16 +133,21 @@ describe("Kafka driver: exactly-once across SIGKILL", () => {
         await run.exited;
         total += run.committed;
       } else {
-        const out = await readTopic(kafka, topics.deviceCounts, jsonSerde<DeviceCount>(), RECORDS, { settleMs: 5000 });
+        const out = await readTopic(kafka, topics.deviceCounts, jsonSerde<DeviceCount>(), RECORDS, {
+          settleMs: 5000,
+        });
         run.child.kill("SIGTERM");
         await run.exited;
         expect(out).toHaveLength(RECORDS);
         const ordered = [...out].sort((a, b) => a.partition - b.partition);
-        expect(countSequenceViolations(ordered.map((r) => ({ key: r.key as string, count: r.value.count })))).toEqual([]);
+        expect(
+          countSequenceViolations(ordered.map((r) => ({ key: r.key as string, count: r.value.count }))),
+        ).toEqual([]);
         const expected = new Map<string, number>();
         for (const r of readings) expected.set(r.deviceId, (expected.get(r.deviceId) ?? 0) + 1);
         const final = new Map<string, number>();
-        for (const r of out) final.set(r.key as string, Math.max(final.get(r.key as string) ?? 0, r.value.count));
+        for (const r of out)
+          final.set(r.key as string, Math.max(final.get(r.key as string) ?? 0, r.value.count));
         expect(mapDifferences(expected, final)).toEqual([]);
       }
     }

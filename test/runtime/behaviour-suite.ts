@@ -31,8 +31,15 @@ export interface Harness {
   readonly prefix: string;
   readonly partitions: number;
   start(topology: Topology): Promise<void>;
-  pipe<V>(topic: string, records: Array<{ key: string | null; value: V; timestamp: number }>, serde: Serde<V>): Promise<void>;
-  pipeRaw(topic: string, records: Array<{ key: Buffer | null; value: Buffer | null; timestamp: number }>): Promise<void>;
+  pipe<V>(
+    topic: string,
+    records: Array<{ key: string | null; value: V; timestamp: number }>,
+    serde: Serde<V>,
+  ): Promise<void>;
+  pipeRaw(
+    topic: string,
+    records: Array<{ key: Buffer | null; value: Buffer | null; timestamp: number }>,
+  ): Promise<void>;
   /** Waits until at least `expected` records are on `topic`, then returns all of them. */
   read<V>(topic: string, serde: Serde<V>, expected: number): Promise<Array<HarnessRecord<V>>>;
   deadLetterTopic(): string;
@@ -77,7 +84,10 @@ class WindowTicker implements Processor<MeterReading, { seen: number; at: number
   }
 }
 
-export function behaviourSuite(makeHarness: () => Promise<Harness>, opts: { backends: StoreBackendKind[] }): void {
+export function behaviourSuite(
+  makeHarness: () => Promise<Harness>,
+  opts: { backends: StoreBackendKind[] },
+): void {
   let h: Harness;
   beforeEach(async () => {
     h = await makeHarness();
@@ -91,39 +101,92 @@ export function behaviourSuite(makeHarness: () => Promise<Harness>, opts: { back
       const topics = demoTopics(h.prefix);
       await h.start(buildCountingTopology({ readingSerde, countSerde, backend, topicPrefix: h.prefix }));
       const readings = [...syntheticReadings(600, 40)];
-      await h.pipe(topics.readings, readings.map((r) => ({ key: r.deviceId, value: r, timestamp: r.readAt })), readingSerde);
+      await h.pipe(
+        topics.readings,
+        readings.map((r) => ({ key: r.deviceId, value: r, timestamp: r.readAt })),
+        readingSerde,
+      );
       const out = await h.read(topics.deviceCounts, countSerde, readings.length);
       expect(out).toHaveLength(readings.length);
-      expect(countSequenceViolations(byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })))).toEqual([]);
-      expect(mapDifferences(expectedCounts(readings, (r) => r.deviceId), finalCounts(out))).toEqual([]);
-      const stored = new Map((await h.storeEntries<DeviceCount>(DEMO_STORES.deviceCounts)).map(([k, v]) => [k, v.count]));
-      expect(mapDifferences(expectedCounts(readings, (r) => r.deviceId), stored)).toEqual([]);
+      expect(
+        countSequenceViolations(
+          byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })),
+        ),
+      ).toEqual([]);
+      expect(
+        mapDifferences(
+          expectedCounts(readings, (r) => r.deviceId),
+          finalCounts(out),
+        ),
+      ).toEqual([]);
+      const stored = new Map(
+        (await h.storeEntries<DeviceCount>(DEMO_STORES.deviceCounts)).map(([k, v]) => [k, v.count]),
+      );
+      expect(
+        mapDifferences(
+          expectedCounts(readings, (r) => r.deviceId),
+          stored,
+        ),
+      ).toEqual([]);
       // Output keys land on Kafka's murmur2 partition on both drivers.
-      for (const r of out) expect(r.partition).toBe(partitionForKey(Buffer.from(r.key as string), h.partitions));
+      for (const r of out)
+        expect(r.partition).toBe(partitionForKey(Buffer.from(r.key as string), h.partitions));
     });
   }
 
   test("re-keys through an internal topic and counts per supplier", async () => {
     const topics = demoTopics(h.prefix);
-    await h.start(buildCountingTopology({ readingSerde, countSerde, bySupplier: true, topicPrefix: h.prefix }));
+    await h.start(
+      buildCountingTopology({ readingSerde, countSerde, bySupplier: true, topicPrefix: h.prefix }),
+    );
     const readings = [...syntheticReadings(500, 50)];
-    await h.pipe(topics.readings, readings.map((r) => ({ key: r.deviceId, value: r, timestamp: r.readAt })), readingSerde);
+    await h.pipe(
+      topics.readings,
+      readings.map((r) => ({ key: r.deviceId, value: r, timestamp: r.readAt })),
+      readingSerde,
+    );
     const out = await h.read(topics.supplierCounts, countSerde, readings.length);
     expect(out).toHaveLength(readings.length);
-    expect(mapDifferences(expectedCounts(readings, (r) => r.supplierMpid), finalCounts(out))).toEqual([]);
-    expect(countSequenceViolations(byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })))).toEqual([]);
+    expect(
+      mapDifferences(
+        expectedCounts(readings, (r) => r.supplierMpid),
+        finalCounts(out),
+      ),
+    ).toEqual([]);
+    expect(
+      countSequenceViolations(
+        byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })),
+      ),
+    ).toEqual([]);
   });
 
   test("a record that cannot be decoded goes to the dead-letter topic with its reason; nothing else is lost", async () => {
     const topics = demoTopics(h.prefix);
     await h.start(buildCountingTopology({ readingSerde, countSerde, topicPrefix: h.prefix }));
     const readings = [...syntheticReadings(30, 5)];
-    const good = readings.map((r) => ({ key: Buffer.from(r.deviceId), value: readingSerde.serialize("t", r), timestamp: r.readAt }));
-    const bad = { key: Buffer.from("00-00-00-00-00-00-00-BA"), value: Buffer.from("{not json"), timestamp: 1 };
+    const good = readings.map((r) => ({
+      key: Buffer.from(r.deviceId),
+      value: readingSerde.serialize("t", r),
+      timestamp: r.readAt,
+    }));
+    const bad = {
+      key: Buffer.from("00-00-00-00-00-00-00-BA"),
+      value: Buffer.from("{not json"),
+      timestamp: 1,
+    };
     await h.pipeRaw(topics.readings, [...good.slice(0, 10), bad, ...good.slice(10)]);
     const out = await h.read(topics.deviceCounts, countSerde, readings.length);
-    expect(mapDifferences(expectedCounts(readings, (r) => r.deviceId), finalCounts(out))).toEqual([]);
-    const dead = await h.read(h.deadLetterTopic(), { name: "raw", serialize: (_t, v: Buffer) => v, deserialize: (_t, b) => b }, 1);
+    expect(
+      mapDifferences(
+        expectedCounts(readings, (r) => r.deviceId),
+        finalCounts(out),
+      ),
+    ).toEqual([]);
+    const dead = await h.read(
+      h.deadLetterTopic(),
+      { name: "raw", serialize: (_t, v: Buffer) => v, deserialize: (_t, b) => b },
+      1,
+    );
     const mine = dead.filter((d) => d.headers[DEAD_LETTER_HEADERS.topic] === topics.readings);
     expect(mine).toHaveLength(1);
     expect(mine[0]?.key).toBe("00-00-00-00-00-00-00-BA");
@@ -138,14 +201,31 @@ export function behaviourSuite(makeHarness: () => Promise<Harness>, opts: { back
     const readings = [...syntheticReadings(200, 20)];
     const first = readings.slice(0, 120);
     const second = readings.slice(120);
-    await h.pipe(topics.readings, first.map((r) => ({ key: r.deviceId, value: r, timestamp: r.readAt })), readingSerde);
+    await h.pipe(
+      topics.readings,
+      first.map((r) => ({ key: r.deviceId, value: r, timestamp: r.readAt })),
+      readingSerde,
+    );
     await h.read(topics.deviceCounts, countSerde, first.length);
     await h.restart();
-    await h.pipe(topics.readings, second.map((r) => ({ key: r.deviceId, value: r, timestamp: r.readAt })), readingSerde);
+    await h.pipe(
+      topics.readings,
+      second.map((r) => ({ key: r.deviceId, value: r, timestamp: r.readAt })),
+      readingSerde,
+    );
     const out = await h.read(topics.deviceCounts, countSerde, readings.length);
     expect(out).toHaveLength(readings.length);
-    expect(mapDifferences(expectedCounts(readings, (r) => r.deviceId), finalCounts(out))).toEqual([]);
-    expect(countSequenceViolations(byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })))).toEqual([]);
+    expect(
+      mapDifferences(
+        expectedCounts(readings, (r) => r.deviceId),
+        finalCounts(out),
+      ),
+    ).toEqual([]);
+    expect(
+      countSequenceViolations(
+        byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })),
+      ),
+    ).toEqual([]);
   });
 
   test("stream-time punctuation fires on record time, not on arrival", async () => {
@@ -164,7 +244,11 @@ export function behaviourSuite(makeHarness: () => Promise<Harness>, opts: { back
       ...r,
       readAt: i < 10 ? base + i * 10_000 : base + 300_000,
     }));
-    await h.pipe(input, readings.map((r) => ({ key: "one-device", value: r, timestamp: r.readAt })), readingSerde);
+    await h.pipe(
+      input,
+      readings.map((r) => ({ key: "one-device", value: r, timestamp: r.readAt })),
+      readingSerde,
+    );
     const ticks = await h.read(output, tickSerde, 2);
     // First tick when stream time reaches base+60 s (7 records seen: t=0..60 s), then one at the jump.
     expect(ticks.map((t) => t.value)).toEqual([

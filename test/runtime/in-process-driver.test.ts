@@ -2,6 +2,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { InProcessDriver } from "../../processors/runtime/in-process-driver";
+import type { ProcessorContext, StreamRecord } from "../../processors/runtime/api";
+import { jsonSerde } from "../../processors/runtime/serde";
+import { DEAD_LETTER_HEADERS } from "../../processors/runtime/task";
+import { TopologyBuilder } from "../../processors/runtime/topology";
+import {
+  DEMO_STORES,
+  buildCountingTopology,
+  demoTopics,
+  syntheticReadings,
+  type MeterReading,
+} from "../../processors/demo/counting";
 import type { Serde } from "../../processors/runtime/serde";
 import type { Topology } from "../../processors/runtime/topology";
 import { DEFAULT_DEAD_LETTER_TOPIC } from "../../processors/runtime/topics";
@@ -17,7 +28,12 @@ async function inProcessHarness(): Promise<Harness> {
     prefix: "",
     partitions,
     async start(topology: Topology) {
-      driver = await InProcessDriver.create(topology, { applicationId: "suite", partitions, stateDir, topicPartitions: { [DEFAULT_DEAD_LETTER_TOPIC]: 1 } });
+      driver = await InProcessDriver.create(topology, {
+        applicationId: "suite",
+        partitions,
+        stateDir,
+        topicPartitions: { [DEFAULT_DEAD_LETTER_TOPIC]: 1 },
+      });
     },
     async pipe(topic, records, serde) {
       await driver!.pipeInput(topic, records, serde);
@@ -28,10 +44,17 @@ async function inProcessHarness(): Promise<Harness> {
     async read<V>(topic: string, serde: Serde<V>, expected: number) {
       const acc = (reads.get(topic) ?? []) as Array<HarnessRecord<V>>;
       for (const r of await driver!.readOutput(topic, serde)) {
-        acc.push({ key: r.key, value: r.value, partition: r.partition, timestamp: r.timestamp, headers: { ...r.headers } });
+        acc.push({
+          key: r.key,
+          value: r.value,
+          partition: r.partition,
+          timestamp: r.timestamp,
+          headers: { ...r.headers },
+        });
       }
-      reads.set(topic, acc as Array<HarnessRecord<unknown>>);
-      if (acc.length < expected) throw new Error(`expected ${expected} records on ${topic}, found ${acc.length}`);
+      reads.set(topic, acc);
+      if (acc.length < expected)
+        throw new Error(`expected ${expected} records on ${topic}, found ${acc.length}`);
       return acc;
     },
     deadLetterTopic: () => DEFAULT_DEAD_LETTER_TOPIC,
@@ -54,16 +77,18 @@ describe("in-process driver: behavioural suite", () => {
 
 describe("in-process driver specifics", () => {
   test("retainRecords keeps topic logs bounded without dropping unprocessed records", async () => {
-    const { jsonSerde } = await import("../../processors/runtime/serde");
-    const { buildCountingTopology, demoTopics, syntheticReadings, DEMO_STORES } = await import("../../processors/demo/counting");
-    const serde = jsonSerde<import("../../processors/demo/counting").MeterReading>();
+    const serde = jsonSerde<MeterReading>();
     const driver = await InProcessDriver.create(
       buildCountingTopology({ readingSerde: serde, countSerde: jsonSerde(), bySupplier: true }),
       { applicationId: "retain", partitions: 2, retainRecords: 50 },
     );
     const readings = [...syntheticReadings(5000, 100)];
     for (let i = 0; i < readings.length; i += 1000) {
-      await driver.pipeInput(demoTopics().readings, readings.slice(i, i + 1000).map((r) => ({ key: r.deviceId, value: r })), serde);
+      await driver.pipeInput(
+        demoTopics().readings,
+        readings.slice(i, i + 1000).map((r) => ({ key: r.deviceId, value: r })),
+        serde,
+      );
     }
     expect(driver.rawRecords(demoTopics().readings).length).toBeLessThanOrEqual(100);
     expect(driver.rawRecords(demoTopics().deviceCounts).length).toBeLessThanOrEqual(100);
@@ -78,15 +103,13 @@ describe("in-process driver specifics", () => {
   });
 
   test("wall-clock punctuation follows the controllable clock", async () => {
-    const { TopologyBuilder } = await import("../../processors/runtime/topology");
-    const { jsonSerde } = await import("../../processors/runtime/serde");
     const fired: number[] = [];
     const topology = new TopologyBuilder()
       .addSource("in", { topics: ["in"], valueSerde: jsonSerde<number>() })
       .addProcessor(
         "p",
         () => ({
-          init(ctx: import("../../processors/runtime/api").ProcessorContext<number>) {
+          init(ctx: ProcessorContext<number>) {
             ctx.schedule(1000, "wall-clock-time", (ts) => {
               fired.push(ts);
               ctx.forward({ key: "k", value: ts, timestamp: ts });
@@ -105,28 +128,26 @@ describe("in-process driver specifics", () => {
     expect(fired).toEqual([11_000]);
     await driver.advanceWallClock(3500);
     expect(fired).toEqual([11_000, 14_500]);
-    expect((await driver.readOutput("out", jsonSerde<number>())).map((r) => r.value)).toEqual([11_000, 14_500]);
+    expect((await driver.readOutput("out", jsonSerde<number>())).map((r) => r.value)).toEqual([
+      11_000, 14_500,
+    ]);
     await driver.close();
   });
 });
 
 describe("asynchronous processors", () => {
   test("an async processor keeps record order; a rejection dead-letters only its record", async () => {
-    const { TopologyBuilder } = await import("../../processors/runtime/topology");
-    const { jsonSerde } = await import("../../processors/runtime/serde");
-    const { DEAD_LETTER_HEADERS } = await import("../../processors/runtime/task");
-    type Ctx = import("../../processors/runtime/api").ProcessorContext<number>;
     const topology = new TopologyBuilder()
       .addSource("in", { topics: ["in"], valueSerde: jsonSerde<number>() })
       .addProcessor(
         "slow-double",
         () => {
-          let ctx: Ctx;
+          let ctx: ProcessorContext<number>;
           return {
-            init(c: Ctx) {
+            init(c: ProcessorContext<number>) {
               ctx = c;
             },
-            async process(r: import("../../processors/runtime/api").StreamRecord<number>) {
+            async process(r: StreamRecord<number>) {
               // Later records finish sooner if order were not kept.
               await new Promise((res) => setTimeout(res, 5 - (r.value % 5)));
               if (r.value === 7) throw new Error("seven is refused");
@@ -139,8 +160,14 @@ describe("asynchronous processors", () => {
       .addSink("out", { topic: "out", valueSerde: jsonSerde<number>() }, "slow-double")
       .build();
     const driver = await InProcessDriver.create(topology, { applicationId: "async" });
-    await driver.pipeInput("in", [1, 2, 3, 4, 5, 6, 7, 8, 9].map((v) => ({ key: "k", value: v })), jsonSerde<number>());
-    expect((await driver.readOutput("out", jsonSerde<number>())).map((r) => r.value)).toEqual([2, 4, 6, 8, 10, 12, 16, 18]);
+    await driver.pipeInput(
+      "in",
+      [1, 2, 3, 4, 5, 6, 7, 8, 9].map((v) => ({ key: "k", value: v })),
+      jsonSerde<number>(),
+    );
+    expect((await driver.readOutput("out", jsonSerde<number>())).map((r) => r.value)).toEqual([
+      2, 4, 6, 8, 10, 12, 16, 18,
+    ]);
     const dead = driver.rawRecords(DEFAULT_DEAD_LETTER_TOPIC);
     expect(dead).toHaveLength(1);
     expect(dead[0]?.headers?.[DEAD_LETTER_HEADERS.code]).toBe("ECOS_PROCESS_FAILED");
@@ -150,8 +177,6 @@ describe("asynchronous processors", () => {
   });
 
   test("onFailure 'fail' stops with ECOS_PROCESS_FAILED and the record's position", async () => {
-    const { TopologyBuilder } = await import("../../processors/runtime/topology");
-    const { jsonSerde } = await import("../../processors/runtime/serde");
     const topology = new TopologyBuilder()
       .addSource("in", { topics: ["in"], valueSerde: jsonSerde<number>() })
       .addProcessor(
@@ -165,10 +190,12 @@ describe("asynchronous processors", () => {
       )
       .build();
     const driver = await InProcessDriver.create(topology, { applicationId: "fail", onFailure: "fail" });
-    await expect(driver.pipeInput("in", [{ key: "k", value: 1 }], jsonSerde<number>())).rejects.toMatchObject({
-      code: "ECOS_PROCESS_FAILED",
-      context: { topic: "in", partition: 0, offset: "0", node: "boom" },
-    });
+    await expect(driver.pipeInput("in", [{ key: "k", value: 1 }], jsonSerde<number>())).rejects.toMatchObject(
+      {
+        code: "ECOS_PROCESS_FAILED",
+        context: { topic: "in", partition: 0, offset: "0", node: "boom" },
+      },
+    );
     await driver.close();
   });
 });

@@ -5,7 +5,13 @@ describe("partitioner", () => {
   test("matches kafkajs' Java-compatible default partitioner for keyed records", () => {
     const partitioner = Partitioners.DefaultPartitioner();
     for (const n of [1, 3, 7, 12]) {
-      const partitionMetadata = Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+      const partitionMetadata = Array.from({ length: n }, (_, i) => ({
+        partitionId: i,
+        leader: 0,
+        replicas: [0],
+        isr: [0],
+        partitionErrorCode: 0,
+      }));
       for (let i = 0; i < 500; i++) {
         const key = `00-1A-2B-3C-${i.toString(16).padStart(8, "0")}${"x".repeat(i % 5)}`;
         const expected = partitioner({ topic: "t", partitionMetadata, message: { key, value: null } });

@@ -2,7 +2,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { jsonSerde } from "../../processors/runtime/serde";
-import { ChangeLoggingStore, InMemoryKeyValueStore, LmdbKeyValueStore, type StoreBackend } from "../../processors/runtime/stores";
+import {
+  ChangeLoggingStore,
+  InMemoryKeyValueStore,
+  LmdbKeyValueStore,
+  type StoreBackend,
+} from "../../processors/runtime/stores";
 
 const serde = jsonSerde<{ n: number }>();
 const dirs: string[] = [];
@@ -42,7 +47,9 @@ describe.each(backends)("%s store", (_name, make) => {
     logged.put("b", { n: 3 });
     logged.delete("b");
     const entries = logged.drainChangelog();
-    expect(entries.map((e) => [e.key, e.value === null ? null : JSON.parse(e.value.toString())])).toEqual([
+    expect(
+      entries.map((e) => [e.key, e.value === null ? null : (JSON.parse(e.value.toString()) as unknown)]),
+    ).toEqual([
       ["a", { n: 2 }],
       ["b", null],
     ]);

@@ -49,7 +49,10 @@ describe("topology builder", () => {
     expect(t.subtopologies[0]?.sourceTopics).toEqual(["x", "y"]);
   });
   test("wiring mistakes are refused with a precise message", () => {
-    expectInvalid(() => new TopologyBuilder().addProcessor("p", noop, "nope"), /parent "nope" is not defined/);
+    expectInvalid(
+      () => new TopologyBuilder().addProcessor("p", noop, "nope"),
+      /parent "nope" is not defined/,
+    );
     expectInvalid(
       () =>
         new TopologyBuilder()
@@ -66,7 +69,11 @@ describe("topology builder", () => {
       /is a sink/,
     );
     expectInvalid(
-      () => new TopologyBuilder().addSource("a", { topics: ["x"], valueSerde: StringSerde }).addInternalTopic("r").build(),
+      () =>
+        new TopologyBuilder()
+          .addSource("a", { topics: ["x"], valueSerde: StringSerde })
+          .addInternalTopic("r")
+          .build(),
       /internal topic "r"/,
     );
     expectInvalid(
