@@ -33,6 +33,30 @@ export const ERROR_CODES = {
     summary: "A local service (Kafka, registry, ClickHouse) did not become healthy",
   },
   ECOS_CLICKHOUSE_FAILED: { retriable: true, summary: "ClickHouse refused or failed a query" },
+  ECOS_DUIS_MALFORMED: {
+    retriable: false,
+    summary: "DUIS XML not well-formed or hostile (DOCTYPE, entity, size, depth)",
+  },
+  ECOS_DUIS_SCHEMA_INVALID: {
+    retriable: false,
+    summary: "DUIS request breaks the schema: element missing, out of order or of the wrong type",
+  },
+  ECOS_SRV_UNSUPPORTED: {
+    retriable: false,
+    summary: "A well-formed DUIS request for a Service Request this product does not process",
+  },
+  ECOS_SIGNATURE_INVALID: {
+    retriable: false,
+    summary: "XML signature missing, not in the DUIS form, or not verifying",
+  },
+  ECOS_CERTIFICATE_INVALID: {
+    retriable: false,
+    summary: "SMKI certificate unparsable, unknown, untrusted, revoked, expired or of the wrong role or use",
+  },
+  ECOS_WORKER_FAILED: {
+    retriable: true,
+    summary: "A crypto worker task crashed or was aborted; the batch can be retried",
+  },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
