@@ -57,6 +57,11 @@ export interface KafkaDriverOptions {
   readonly connectTimeoutMs?: number;
   /** Commit (one transaction) at least every this many records within a batch (default 5000). */
   readonly commitEveryRecords?: number;
+  /**
+   * Partitions processed at once by this instance (default 3). Tasks are independent (own producer,
+   * own transactions), so while one waits for its commit another computes.
+   */
+  readonly concurrentPartitions?: number;
   /** Period of the wall-clock punctuation check (default 1000 ms). */
   readonly wallClockTickMs?: number;
   readonly sessionTimeoutMs?: number;
@@ -170,7 +175,7 @@ export class KafkaDriver {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.opts.concurrentPartitions ?? 3,
       eachBatch: (payload) => this.onBatch(payload),
     });
     const tick = this.opts.wallClockTickMs ?? 1000;
