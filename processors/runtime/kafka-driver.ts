@@ -20,6 +20,7 @@ import * as path from "node:path";
 import {
   AssignerProtocol,
   Kafka,
+  Partitioners,
   logLevel as KafkaLogLevel,
   type Admin,
   type Consumer,
@@ -111,6 +112,8 @@ export class KafkaDriver {
         () =>
         ({ level, log }: LogEntry) => {
           const { message, ...rest } = log;
+          // Expected with transactional producers, whose failures abort the transaction instead.
+          if (message.startsWith("Limiting retries for the idempotent producer")) return;
           const fields = { component: "kafkajs", ...(rest as Record<string, unknown>) };
           delete (fields as Record<string, unknown>)["timestamp"];
           delete (fields as Record<string, unknown>)["logger"];
@@ -391,6 +394,7 @@ export class KafkaDriver {
       deadLetterTopic: this.deadLetterTopic,
     });
     const producer = this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
       transactionalId: `${this.opts.applicationId}-${task.id}`,
       idempotent: true,
       maxInFlightRequests: 1,
