@@ -11,6 +11,13 @@ const marker = path.join(root, "node_modules", ".package-lock.json");
 const lock = path.join(root, "package-lock.json");
 const stale = !fs.existsSync(marker) || fs.statSync(lock).mtimeMs > fs.statSync(marker).mtimeMs;
 if (stale) {
-  process.stderr.write("ecos: installing npm dependencies (npm ci) ...\n");
-  execSync("npm ci --no-audit --no-fund", { cwd: root, stdio: "inherit" });
+  process.stderr.write("ecos: installing npm dependencies from package-lock.json ...\n");
+  try {
+    execSync("npm ci --no-audit --no-fund", { cwd: root, stdio: "inherit" });
+  } catch {
+    // The registry reachable here lists only some platforms' optional binaries, so `npm ci` can call
+    // the lock out of sync; `npm install` honours the same locked versions.
+    process.stderr.write("ecos: npm ci refused the lock file; installing with npm install\n");
+    execSync("npm install --no-audit --no-fund", { cwd: root, stdio: "inherit" });
+  }
 }
