@@ -57,6 +57,10 @@ export const ERROR_CODES = {
     retriable: true,
     summary: "A crypto worker task crashed or was aborted; the batch can be retried",
   },
+  ECOS_ADT_FILE_REJECTED: {
+    retriable: false,
+    summary: "An ADT file failed a check and was rejected whole (reason and line in the message)",
+  },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
