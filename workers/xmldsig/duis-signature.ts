@@ -1,0 +1,311 @@
+/**
+ * The XML signature exactly as DUIS uses it (reference §2.7), verification and signing.
+ *
+ * Form accepted (anything else is refused, which also rules out signature-wrapping tricks):
+ *   ds:Signature, a child of the document element, after the body
+ *     ds:SignedInfo
+ *       ds:CanonicalizationMethod  Algorithm = exclusive c14n 1.0 (no InclusiveNamespaces)
+ *       ds:SignatureMethod         Algorithm = ecdsa-sha256
+ *       ds:Reference URI=""        exactly one
+ *         ds:Transforms            exactly the enveloped-signature transform (optionally followed by
+ *                                  inclusive c14n 1.0 without comments, which is the same octets)
+ *         ds:DigestMethod          Algorithm = sha256
+ *         ds:DigestValue           base64 of 32 bytes
+ *     ds:SignatureValue            base64 of raw r‖s, 64 bytes (white space and &#13; stripped)
+ *     ds:KeyInfo/ds:X509Data/ds:X509IssuerSerial (X509IssuerName RFC 2253, X509SerialNumber decimal)
+ *
+ * Digest: SHA-256 of the INCLUSIVE canonical form of the whole document with the signature removed.
+ * Signed octets: the EXCLUSIVE canonical form of ds:SignedInfo.
+ *
+ * Countersigning [GAP — the DSP↔CoS Party interface is not public]: a countersignature is one more
+ * enveloped signature of the same form appended after the existing one(s), by the countersigning
+ * party's key. Its digest therefore covers the document *with* the earlier signature(s). Signature
+ * number k is verified over the document with signatures k, k+1, … removed, so the User's signature
+ * still verifies after the DSP and the CoS Party have countersigned, and the last signature verifies
+ * with any standard XMLDSig verifier.
+ */
+import * as crypto from "node:crypto";
+import type { EcdsaP256, EcPrivateKey } from "../crypto/ecdsa";
+import type { SmkiCertificate } from "../smki/certificate";
+import { publicKeyOf } from "../smki/certificate";
+import type { TrustStore } from "../smki/trust";
+import { canonicalizeDocument, canonicalizeExclusive } from "../xml/c14n";
+import type { XmlDocument, XmlElement } from "../xml/parser";
+import { textContent } from "../xml/parser";
+
+export const DSIG_NS = "http://www.w3.org/2000/09/xmldsig#";
+export const ALGORITHM = {
+  exclusiveC14n: "http://www.w3.org/2001/10/xml-exc-c14n#",
+  inclusiveC14n: "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+  ecdsaSha256: "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+  envelopedSignature: "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+  sha256: "http://www.w3.org/2001/04/xmlenc#sha256",
+} as const;
+
+/** A ds:Signature that is not in the DUIS form. */
+export class SignatureFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SignatureFormatError";
+  }
+}
+
+export interface DuisSignature {
+  readonly element: XmlElement;
+  readonly signedInfo: XmlElement;
+  readonly digestValue: Buffer;
+  readonly signatureValue: Buffer;
+  /** X509IssuerName as written. */
+  readonly issuerName: string;
+  readonly serial: bigint;
+}
+
+/** The ds:Signature children of the document element, in document order. */
+export function signatureElements(doc: XmlDocument): XmlElement[] {
+  const out: XmlElement[] = [];
+  for (const c of doc.root.children)
+    if (c.kind === "element" && c.ns === DSIG_NS && c.local === "Signature") out.push(c);
+  return out;
+}
+
+function dsChildren(el: XmlElement): XmlElement[] {
+  const out: XmlElement[] = [];
+  for (const c of el.children) {
+    if (c.kind === "text") {
+      if (c.value.trim() !== "") throw new SignatureFormatError(`text inside ${el.local}`);
+    } else {
+      if (c.ns !== DSIG_NS) throw new SignatureFormatError(`element {${c.ns}}${c.local} inside ${el.local}`);
+      out.push(c);
+    }
+  }
+  return out;
+}
+
+function expectNames(el: XmlElement, names: readonly string[]): XmlElement[] {
+  const kids = dsChildren(el);
+  const got = kids.map((k) => k.local);
+  if (got.length !== names.length || got.some((n, i) => n !== names[i])) {
+    throw new SignatureFormatError(
+      `${el.local} must contain ${names.join(", ")}; found ${got.join(", ") || "nothing"}`,
+    );
+  }
+  return kids;
+}
+
+function algorithmOf(el: XmlElement): string {
+  const a = el.attributes.find((x) => x.ns === "" && x.local === "Algorithm");
+  if (!a) throw new SignatureFormatError(`${el.local} has no Algorithm`);
+  if (dsChildren(el).length) throw new SignatureFormatError(`${el.local} may not have parameters here`);
+  return a.value;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+function base64Value(el: XmlElement, bytes: number): Buffer {
+  // The JDK wraps at 76 characters with &#13; + LF (reference §2.7 rule 5): strip all white space.
+  const text = textContent(el).replace(/[\s]/g, "");
+  if (text.length % 4 !== 0 || !BASE64.test(text))
+    throw new SignatureFormatError(`${el.local} is not base64`);
+  const out = Buffer.from(text, "base64");
+  if (out.length !== bytes)
+    throw new SignatureFormatError(`${el.local} is ${out.length} bytes, not ${bytes}`);
+  return out;
+}
+
+/** Reads a ds:Signature in the DUIS form, or throws SignatureFormatError. */
+export function readDuisSignature(sig: XmlElement): DuisSignature {
+  const [signedInfo, signatureValueEl, keyInfo] = expectNames(sig, [
+    "SignedInfo",
+    "SignatureValue",
+    "KeyInfo",
+  ]) as [XmlElement, XmlElement, XmlElement];
+  const [c14nEl, sigMethodEl, referenceEl] = expectNames(signedInfo, [
+    "CanonicalizationMethod",
+    "SignatureMethod",
+    "Reference",
+  ]) as [XmlElement, XmlElement, XmlElement];
+  if (algorithmOf(c14nEl) !== ALGORITHM.exclusiveC14n)
+    throw new SignatureFormatError("CanonicalizationMethod is not exclusive c14n");
+  if (algorithmOf(sigMethodEl) !== ALGORITHM.ecdsaSha256)
+    throw new SignatureFormatError("SignatureMethod is not ecdsa-sha256");
+  const uri = referenceEl.attributes.find((a) => a.ns === "" && a.local === "URI");
+  if (!uri || uri.value !== "")
+    throw new SignatureFormatError('Reference URI must be "" (the whole document)');
+  const [transformsEl, digestMethodEl, digestValueEl] = expectNames(referenceEl, [
+    "Transforms",
+    "DigestMethod",
+    "DigestValue",
+  ]) as [XmlElement, XmlElement, XmlElement];
+  const transforms = dsChildren(transformsEl).map((t) => {
+    if (t.local !== "Transform") throw new SignatureFormatError(`${t.local} inside Transforms`);
+    return algorithmOf(t);
+  });
+  const envelopedOnly = transforms.length === 1 && transforms[0] === ALGORITHM.envelopedSignature;
+  const envelopedThenC14n =
+    transforms.length === 2 &&
+    transforms[0] === ALGORITHM.envelopedSignature &&
+    transforms[1] === ALGORITHM.inclusiveC14n;
+  if (!envelopedOnly && !envelopedThenC14n)
+    throw new SignatureFormatError(
+      `Transforms must be the enveloped-signature transform; found ${transforms.join(", ")}`,
+    );
+  if (algorithmOf(digestMethodEl) !== ALGORITHM.sha256)
+    throw new SignatureFormatError("DigestMethod is not sha256");
+  const digestValue = base64Value(digestValueEl, 32);
+  const signatureValue = base64Value(signatureValueEl, 64);
+  const [x509Data] = expectNames(keyInfo, ["X509Data"]) as [XmlElement];
+  const [issuerSerial] = expectNames(x509Data, ["X509IssuerSerial"]) as [XmlElement];
+  const [issuerNameEl, serialEl] = expectNames(issuerSerial, ["X509IssuerName", "X509SerialNumber"]) as [
+    XmlElement,
+    XmlElement,
+  ];
+  const issuerName = textContent(issuerNameEl).trim();
+  const serialText = textContent(serialEl).trim();
+  if (!/^[0-9]{1,60}$/.test(serialText))
+    throw new SignatureFormatError("X509SerialNumber is not a decimal integer");
+  return { element: sig, signedInfo, digestValue, signatureValue, issuerName, serial: BigInt(serialText) };
+}
+
+/** Octets of the Reference digest for signature number `index` (see the countersigning note above). */
+export function referenceOctets(doc: XmlDocument, index: number): string {
+  const sigs = signatureElements(doc);
+  return canonicalizeDocument(doc, { omit: new Set(sigs.slice(index)) });
+}
+
+export type SignatureVerdict =
+  | { readonly ok: true; readonly signer: SmkiCertificate; readonly chain: readonly SmkiCertificate[] }
+  | { readonly ok: false; readonly reason: string; readonly signer?: SmkiCertificate };
+
+export interface VerifyOptions {
+  readonly trust: TrustStore;
+  readonly ecdsa: EcdsaP256;
+  /** Time the signer's certificate path must be valid at (epoch ms), normally the time of receipt. */
+  readonly at: number;
+  /** Which signature: 0 = the User's, 1 = the first countersignature, … Default 0. */
+  readonly index?: number;
+}
+
+/**
+ * Verifies signature number `index` of a parsed DUIS document: form, digest, signer certificate
+ * (found by issuer and serial, path to a trust anchor valid at `at`, not revoked, digitalSignature)
+ * and the ECDSA signature over the exclusive canonical SignedInfo. Role and entity checks are the
+ * caller's (they have their own check ids).
+ */
+export function verifyDuisSignature(doc: XmlDocument, options: VerifyOptions): SignatureVerdict {
+  const index = options.index ?? 0;
+  const sigEl = signatureElements(doc)[index];
+  if (!sigEl)
+    return {
+      ok: false,
+      reason: index === 0 ? "the request has no ds:Signature" : `there is no signature number ${index}`,
+    };
+  let sig: DuisSignature;
+  try {
+    sig = readDuisSignature(sigEl);
+  } catch (err) {
+    return { ok: false, reason: `signature not in the DUIS form: ${(err as Error).message}` };
+  }
+  const digest = crypto.createHash("sha256").update(referenceOctets(doc, index), "utf8").digest();
+  if (!digest.equals(sig.digestValue))
+    return { ok: false, reason: "DigestValue does not match the document (the signed content was changed)" };
+  const signer = options.trust.findByIssuerSerial(sig.issuerName, sig.serial);
+  if (!signer)
+    return { ok: false, reason: `signer certificate ${sig.issuerName} / ${sig.serial} is not known` };
+  const path = options.trust.validate(signer, { at: options.at });
+  if (!path.ok) return { ok: false, reason: `signer certificate rejected: ${path.reason}`, signer };
+  if (!signer.keyUsage.includes("digitalSignature"))
+    return { ok: false, reason: "signer certificate is not for digital signatures", signer };
+  const signedInfo = Buffer.from(canonicalizeExclusive(sig.signedInfo), "utf8");
+  if (!options.ecdsa.verify(publicKeyOf(signer, options.ecdsa), signedInfo, sig.signatureValue)) {
+    return { ok: false, reason: "SignatureValue does not verify with the signer's key", signer };
+  }
+  return { ok: true, signer, chain: path.chain };
+}
+
+// ---- Signing ------------------------------------------------------------------------------------
+
+export interface XmlSigningKey {
+  readonly ecdsa: EcdsaP256;
+  readonly privateKey: EcPrivateKey;
+  /** The signer's certificate: its issuer and serial go into KeyInfo. */
+  readonly certificate: SmkiCertificate;
+}
+
+function escapeXmlText(v: string): string {
+  return v.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+const DS = `xmlns:ds="${DSIG_NS}"`;
+
+/**
+ * The exclusive canonical form of the SignedInfo this module writes. Written into the document
+ * without the `xmlns:ds` (declared on ds:Signature), so exclusive c14n gives back exactly this string.
+ */
+function canonicalSignedInfo(digestB64: string): string {
+  return (
+    `<ds:SignedInfo ${DS}>` +
+    `<ds:CanonicalizationMethod Algorithm="${ALGORITHM.exclusiveC14n}"></ds:CanonicalizationMethod>` +
+    `<ds:SignatureMethod Algorithm="${ALGORITHM.ecdsaSha256}"></ds:SignatureMethod>` +
+    `<ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="${ALGORITHM.envelopedSignature}"></ds:Transform></ds:Transforms>` +
+    `<ds:DigestMethod Algorithm="${ALGORITHM.sha256}"></ds:DigestMethod><ds:DigestValue>${digestB64}</ds:DigestValue></ds:Reference>` +
+    `</ds:SignedInfo>`
+  );
+}
+
+/**
+ * Byte offset of the document element's end tag (`</name>`): skips trailing white space and comments
+ * from the end. Works on the bytes (markup is ASCII in UTF-8), so the rest stays byte-for-byte.
+ */
+function rootEndTagOffset(bytes: Buffer, rootName: string): number {
+  const s = bytes.toString("latin1");
+  let end = s.length;
+  for (;;) {
+    while (end > 0 && /\s/.test(s[end - 1]!)) end--;
+    if (s.endsWith("-->", end)) {
+      const start = s.lastIndexOf("<!--", end - 3);
+      if (start < 0) break;
+      end = start;
+      continue;
+    }
+    break;
+  }
+  const tagStart = s.lastIndexOf(`</${rootName}`, end);
+  if (tagStart < 0 || !/^<\/[^>\s]+\s*>$/.test(s.slice(tagStart, end)))
+    throw new Error("cannot find the end tag of the document element");
+  return tagStart;
+}
+
+/**
+ * Appends an enveloped DUIS signature as the last child of the document element and returns the new
+ * bytes; everything else is kept byte-for-byte. `doc` must be the parse of `bytes`.
+ */
+export function appendDuisSignature(bytes: Uint8Array, doc: XmlDocument, key: XmlSigningKey): Buffer {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Everything now in the document is covered, earlier signatures included (countersigning).
+  const digest = crypto.createHash("sha256").update(canonicalizeDocument(doc), "utf8").digest("base64");
+  const signedInfo = canonicalSignedInfo(digest);
+  const signatureValue = Buffer.from(
+    key.ecdsa.sign(key.privateKey, Buffer.from(signedInfo, "utf8")),
+  ).toString("base64");
+  const issuer = escapeXmlText(key.certificate.issuer.rfc2253);
+  const signature =
+    `<ds:Signature ${DS}>` +
+    signedInfo.replace(`<ds:SignedInfo ${DS}>`, "<ds:SignedInfo>") +
+    `<ds:SignatureValue>${signatureValue}</ds:SignatureValue>` +
+    `<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>${issuer}</ds:X509IssuerName>` +
+    `<ds:X509SerialNumber>${key.certificate.serial.toString()}</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>` +
+    `</ds:Signature>`;
+  const at = rootEndTagOffset(buf, doc.root.name);
+  return Buffer.concat([buf.subarray(0, at), Buffer.from(signature, "utf8"), buf.subarray(at)]);
+}
+
+/** Signs an unsigned DUIS document (the User's signature; also the test and load-generator signer). */
+export function signDuisDocument(bytes: Uint8Array, doc: XmlDocument, key: XmlSigningKey): Buffer {
+  if (signatureElements(doc).length) throw new Error("document is already signed; countersign it instead");
+  return appendDuisSignature(bytes, doc, key);
+}
+
+/** Countersigns a signed DUIS document (the DSP or the CoS Party adding its signature). */
+export function countersignDuisDocument(bytes: Uint8Array, doc: XmlDocument, key: XmlSigningKey): Buffer {
+  if (!signatureElements(doc).length) throw new Error("document has no signature to countersign");
+  return appendDuisSignature(bytes, doc, key);
+}
