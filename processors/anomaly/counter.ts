@@ -1,0 +1,159 @@
+/**
+ * What the DSP and the ECoS Party share: remembering counted request ids (so a redelivered copy is
+ * never counted twice) and counting a request into the windows of its (User ID, SRV).
+ */
+import type { KeyValueStore } from "../runtime/stores";
+import type { AdtThreshold } from "./adt-table";
+import { addRequest, countAt, newRing, type WindowRing, type WindowSet } from "./window";
+
+const MINUTE = 60_000;
+
+export type Remembered = "new" | "duplicate" | "too-old";
+
+/**
+ * Request ids counted within the retention (store key `<userId>|<requestId>`, value receipt time).
+ *
+ * Why a store of ids and not idempotence by design: the count is a sum, and a sum cannot tell a
+ * redelivered copy from a new request with the same content; DUIS RequestIDs carry a counter, but its
+ * monotonicity per User ID is not confirmed ([GAP], reference §4 check 4), so a high-water mark could
+ * drop genuine requests. The Kafka driver's transactions already stop redelivery inside the
+ * application; this catches copies produced upstream (an at-least-once producer, a replayed topic).
+ * The retention is the longest window plus one bucket: a copy older than that could not change any
+ * count, so it is never counted at all (`too-old`).
+ *
+ * Expiry is exact to the receipt minute and independent of arrival order, so a restored instance
+ * evicts exactly what the original would have: entries are indexed by receipt minute, and every
+ * minute older than (newest receipt - retention) is dropped whole.
+ */
+export class RequestDeduplicator {
+  private readonly byMinute = new Map<number, string[]>();
+  private newest = Number.NEGATIVE_INFINITY;
+  private cutoffMinute = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly store: KeyValueStore<number>,
+    private readonly retentionMs: number,
+  ) {
+    for (const [key, receivedAt] of store.all()) {
+      this.index(key, receivedAt);
+      if (receivedAt > this.newest) this.newest = receivedAt;
+    }
+    this.cutoffMinute = Math.floor((this.newest - this.retentionMs) / MINUTE);
+  }
+
+  private index(key: string, receivedAt: number): void {
+    const m = Math.floor(receivedAt / MINUTE);
+    let keys = this.byMinute.get(m);
+    if (!keys) this.byMinute.set(m, (keys = []));
+    keys.push(key);
+  }
+
+  /** Remembers a request id; says whether it is new, a copy already counted, or too old to count. */
+  remember(userId: string, requestId: string, receivedAt: number): Remembered {
+    if (Math.floor(receivedAt / MINUTE) < this.cutoffMinute) return "too-old";
+    const key = `${userId}|${requestId}`;
+    if (this.store.get(key) !== undefined) return "duplicate";
+    this.store.put(key, receivedAt);
+    this.index(key, receivedAt);
+    if (receivedAt > this.newest) {
+      this.newest = receivedAt;
+      const cutoff = Math.floor((receivedAt - this.retentionMs) / MINUTE);
+      if (cutoff > this.cutoffMinute) {
+        this.cutoffMinute = cutoff;
+        this.evict();
+      }
+    }
+    return "new";
+  }
+
+  private evict(): void {
+    for (const [m, keys] of this.byMinute) {
+      if (m >= this.cutoffMinute) continue;
+      for (const k of keys) this.store.delete(k);
+      this.byMinute.delete(m);
+    }
+  }
+}
+
+/** The outcome of counting one request into one window. */
+export interface WindowCheck {
+  readonly periodMinutes: number;
+  /** Requests in the window, this one included. */
+  readonly count: number;
+  readonly adt: number;
+  readonly warningThreshold: number;
+  /** count > ADT. */
+  readonly breached: boolean;
+  /** count > Warning Threshold for the first time since it was last at or below it (and no breach). */
+  readonly warning: boolean;
+}
+
+export function windowKey(userId: string, srv: string): string {
+  return `${userId}|${srv}`;
+}
+
+/**
+ * Counts a request into the windows of its (User ID, SRV) for the given thresholds and checks each.
+ * Rings follow the thresholds in force: a period the table no longer sets is dropped, a new one
+ * starts empty. With `count: false` (a request too old to count) the windows are only checked.
+ */
+export function countAndCheck(
+  store: KeyValueStore<WindowSet>,
+  key: string,
+  thresholds: readonly AdtThreshold[],
+  receivedAt: number,
+  bucketsPerWindow: number,
+  count = true,
+): WindowCheck[] {
+  const set = store.get(key) ?? { rings: [] };
+  let rings = set.rings;
+  if (!sameRings(rings, thresholds, bucketsPerWindow)) {
+    rings = thresholds.map(
+      (t) =>
+        set.rings.find(
+          (r) => r.periodMinutes === t.periodMinutes && r.counts.length === bucketsPerWindow + 1,
+        ) ?? newRing(t.periodMinutes, bucketsPerWindow),
+    );
+    set.rings = rings;
+  }
+  const out: WindowCheck[] = [];
+  for (let k = 0; k < thresholds.length; k++) {
+    const t = thresholds[k] as AdtThreshold;
+    const ring = rings[k] as WindowRing;
+    if (countAt(ring, receivedAt) <= t.warningThreshold) ring.warned = false;
+    if (count) addRequest(ring, receivedAt);
+    const n = count ? ring.total : countAt(ring, receivedAt) + 1;
+    const breached = n > t.adt;
+    let warning = false;
+    if (n > t.warningThreshold) {
+      warning = !ring.warned && !breached;
+      ring.warned = true;
+    }
+    out.push({
+      periodMinutes: t.periodMinutes,
+      count: n,
+      adt: t.adt,
+      warningThreshold: t.warningThreshold,
+      breached,
+      warning,
+    });
+  }
+  // Always written back: sliding and the warned flag change the value even when nothing is counted,
+  // and a backend that decodes a fresh copy per get (LMDB) must see the same state as memory.
+  store.put(key, set);
+  return out;
+}
+
+function sameRings(
+  rings: readonly WindowRing[],
+  thresholds: readonly AdtThreshold[],
+  buckets: number,
+): boolean {
+  if (rings.length !== thresholds.length) return false;
+  for (let k = 0; k < rings.length; k++) {
+    const r = rings[k] as WindowRing;
+    if (r.periodMinutes !== (thresholds[k] as AdtThreshold).periodMinutes || r.counts.length !== buckets + 1)
+      return false;
+  }
+  return true;
+}

@@ -1,0 +1,435 @@
+/**
+ * The anomaly-detection processors. Each sees records, its context and its stores — nothing else.
+ *
+ * - `AdtFileLoader`: applies submitted ADT files to the versioned ADT table (one per party).
+ * - `DspAnomalyProcessor`: counts each request per (User ID, SRV) over every period the User set,
+ *   warns on crossing a Warning Threshold, quarantines on crossing an ADT.
+ * - `ExitQuarantineProcessor`: releases or deletes quarantined requests on the User's instruction.
+ * - `EcosPartyAnomalyProcessor`: the ECoS Party's narrower check — the User's own 1440-minute
+ *   thresholds only; a breach stops the request (N63 alert), nothing is quarantined.
+ *
+ * All of them expect records keyed by User ID (partitioning is what keeps a User's state together);
+ * a record keyed otherwise is a wiring fault and goes to the dead letters.
+ */
+import { createHash } from "node:crypto";
+import type { Processor, ProcessorContext, StreamRecord } from "../runtime/api";
+import { EcosError } from "../runtime/errors";
+import type { KeyValueStore } from "../runtime/stores";
+import { adtVersionAt, applyAdtFile, entriesOf, type AdtHistory, type AdtThreshold } from "./adt-table";
+import type { AnomalyConfig } from "./config";
+import { RequestDeduplicator, countAndCheck, windowKey, type WindowCheck } from "./counter";
+import type {
+  AdtFileResult,
+  AdtFileSubmission,
+  AnomalyEvent,
+  AnomalyParty,
+  ExitQuarantineInstruction,
+  QuarantinedRequest,
+  ServiceRequestEnvelope,
+} from "./records";
+import type { WindowSet } from "./window";
+
+/** DUIS alert codes used here ([A] codes exist; their use for these triggers is [I], reference §6, §7.2). */
+export const DCC_ALERT_CODES = { quarantine: "AD1", ecosPartyBreach: "N63" } as const;
+
+/** Header on a request released from quarantine, naming its QuarantineEventRef. */
+export const RELEASED_HEADER = "ecos.anomaly.released";
+
+/** Names of a party's stores (part of the compatibility surface: they name changelog topics). */
+export interface AnomalyStoreNames {
+  readonly adtTables: string;
+  readonly windows: string;
+  readonly countedRequests: string;
+  /** DSP only. */
+  readonly quarantine?: string;
+}
+
+function keyedByUser(record: StreamRecord<{ userId: string }>, what: string): void {
+  if (record.key !== record.value.userId) {
+    throw new EcosError(
+      "ECOS_PROCESS_FAILED",
+      `${what} for User ID ${record.value.userId} is keyed ${JSON.stringify(record.key)}: anomaly detection needs records keyed by User ID`,
+    );
+  }
+}
+
+/** Passes every record on unchanged: the named output nodes callers attach sinks to. */
+export class PassThrough<V> implements Processor<V, V> {
+  private ctx!: ProcessorContext<V>;
+  init(context: ProcessorContext<V>): void {
+    this.ctx = context;
+  }
+  process(record: StreamRecord<V>): void {
+    this.ctx.forward(record);
+  }
+}
+
+/** Applies ADT files: anti-replay, whole-file checks, defaults on load; forwards one result per file. */
+export class AdtFileLoader implements Processor<AdtFileSubmission, AdtFileResult> {
+  private ctx!: ProcessorContext<AdtFileResult>;
+  private tables!: KeyValueStore<AdtHistory>;
+  constructor(
+    private readonly storeName: string,
+    private readonly config: AnomalyConfig,
+  ) {}
+  init(context: ProcessorContext<AdtFileResult>): void {
+    this.ctx = context;
+    this.tables = context.getStateStore<AdtHistory>(this.storeName);
+  }
+  process(record: StreamRecord<AdtFileSubmission>): void {
+    const s = record.value;
+    const base = { submissionId: s.submissionId, userId: s.userId, fileName: s.fileName };
+    let result: AdtFileResult;
+    if (record.key !== s.userId) {
+      result = {
+        ...base,
+        sequenceNumber: null,
+        outcome: "REJECTED",
+        rejectionCode: "USER_MISMATCH",
+        rejectionReason: `submission for User ID ${s.userId} arrived keyed ${JSON.stringify(record.key)}`,
+        effectiveFrom: null,
+        entries: [],
+      };
+    } else {
+      const outcome = applyAdtFile(this.tables.get(s.userId), s, this.config);
+      if (outcome.ok) {
+        this.tables.put(s.userId, outcome.history);
+        result = {
+          ...base,
+          sequenceNumber: outcome.version.sequenceNumber,
+          outcome: "ACCEPTED",
+          rejectionCode: null,
+          rejectionReason: null,
+          effectiveFrom: outcome.version.effectiveFrom,
+          entries: entriesOf(outcome.version),
+        };
+      } else {
+        result = {
+          ...base,
+          sequenceNumber: outcome.sequenceNumber,
+          outcome: "REJECTED",
+          rejectionCode: outcome.code,
+          rejectionReason: outcome.reason,
+          effectiveFrom: null,
+          entries: [],
+        };
+      }
+    }
+    this.ctx.forward({ key: s.userId, value: result, timestamp: record.timestamp });
+  }
+}
+
+/** DUIS QuarantineEventRef for a request: a stable 63-bit number (≤ 19 digits) from its RequestID. */
+export function quarantineRefFor(requestId: string, attempt = 0): string {
+  const h = createHash("sha256").update(requestId).digest();
+  const n = h.readBigUInt64BE(0) & 0x7fff_ffff_ffff_ffffn;
+  return ((n + BigInt(attempt)) & 0x7fff_ffff_ffff_ffffn).toString();
+}
+
+interface Checked {
+  readonly record: StreamRecord<ServiceRequestEnvelope>;
+  readonly checks: readonly WindowCheck[];
+  readonly sequenceNumber: number | null;
+}
+
+/** Shared by both parties: dedup, thresholds in force at receipt, counting. */
+class RequestChecker {
+  readonly tables: KeyValueStore<AdtHistory>;
+  readonly windows: KeyValueStore<WindowSet>;
+  readonly dedup: RequestDeduplicator;
+  constructor(
+    context: ProcessorContext<unknown>,
+    stores: AnomalyStoreNames,
+    private readonly config: AnomalyConfig,
+    private readonly select: (thresholds: readonly AdtThreshold[]) => readonly AdtThreshold[],
+  ) {
+    this.tables = context.getStateStore<AdtHistory>(stores.adtTables);
+    this.windows = context.getStateStore<WindowSet>(stores.windows);
+    this.dedup = new RequestDeduplicator(
+      context.getStateStore<number>(stores.countedRequests),
+      config.dedupRetentionMinutes * 60_000,
+    );
+  }
+
+  /** "no-threshold": nothing to count for this SRV (pass it); "duplicate": a copy already counted (drop it). */
+  check(record: StreamRecord<ServiceRequestEnvelope>): Checked | "no-threshold" | "duplicate" {
+    const r = record.value;
+    keyedByUser(record, "request");
+    const version = adtVersionAt(this.tables.get(r.userId), r.receivedAt, this.config);
+    const all = version.thresholds[r.srv];
+    const thresholds = all ? this.select(all) : [];
+    if (thresholds.length === 0) return "no-threshold";
+    const seen = this.dedup.remember(r.userId, r.requestId, r.receivedAt);
+    if (seen === "duplicate") return "duplicate";
+    const checks = countAndCheck(
+      this.windows,
+      windowKey(r.userId, r.srv),
+      thresholds,
+      r.receivedAt,
+      this.config.bucketsPerWindow,
+      seen === "new",
+    );
+    return { record, checks, sequenceNumber: version.sequenceNumber };
+  }
+}
+
+function event(
+  party: AnomalyParty,
+  r: ServiceRequestEnvelope,
+  kind: AnomalyEvent["kind"],
+  c: WindowCheck,
+  threshold: number,
+  sequenceNumber: number | null,
+  extra: { quarantineEventRef?: string; dccAlertCode?: string; detail: string },
+): AnomalyEvent {
+  return {
+    eventId: `${r.requestId}|${kind}|${c.periodMinutes}`,
+    kind,
+    party,
+    userId: r.userId,
+    requestId: r.requestId,
+    deviceId: r.deviceId,
+    srv: r.srv,
+    periodMinutes: c.periodMinutes,
+    count: c.count,
+    threshold,
+    adtSequenceNumber: sequenceNumber,
+    receivedAt: r.receivedAt,
+    occurredAt: r.receivedAt,
+    quarantineEventRef: extra.quarantineEventRef ?? null,
+    dccAlertCode: extra.dccAlertCode ?? null,
+    detail: extra.detail,
+  };
+}
+
+export interface DspOutputs {
+  readonly passed: string;
+  readonly quarantined: string;
+  readonly events: string;
+}
+
+/**
+ * DSP anomaly detection. A request whose SRV has thresholds is counted in every window the User set
+ * for it (as in force at receipt); the first count above a Warning Threshold raises a warning event;
+ * a count above an ADT quarantines the request: it is held in the quarantine store, forwarded to the
+ * quarantined output, and an event with its QuarantineEventRef (alert AD1) is raised. Every other
+ * request is forwarded to the passed output. Quarantined requests are counted too: they are
+ * communications the User sent, and counting them keeps a flood quarantined.
+ */
+export class DspAnomalyProcessor implements Processor<ServiceRequestEnvelope, unknown> {
+  private ctx!: ProcessorContext<unknown>;
+  private checker!: RequestChecker;
+  private quarantine!: KeyValueStore<QuarantinedRequest>;
+  constructor(
+    private readonly stores: AnomalyStoreNames,
+    private readonly config: AnomalyConfig,
+    private readonly outputs: DspOutputs,
+  ) {}
+  init(context: ProcessorContext<unknown>): void {
+    this.ctx = context;
+    this.checker = new RequestChecker(context, this.stores, this.config, (all) => all);
+    if (!this.stores.quarantine)
+      throw new EcosError("ECOS_TOPOLOGY_INVALID", "DSP anomaly detection needs a quarantine store");
+    this.quarantine = context.getStateStore<QuarantinedRequest>(this.stores.quarantine);
+  }
+  process(record: StreamRecord<ServiceRequestEnvelope>): void {
+    const result = this.checker.check(record);
+    if (result === "duplicate") return;
+    if (result === "no-threshold") {
+      this.ctx.forward(record, this.outputs.passed);
+      return;
+    }
+    const r = record.value;
+    const ts = record.timestamp;
+    for (const c of result.checks) {
+      if (!c.warning) continue;
+      const e = event("DSP", r, "WARNING_THRESHOLD_CROSSED", c, c.warningThreshold, result.sequenceNumber, {
+        detail: `${c.count} requests for SRV ${r.srv} in ${c.periodMinutes} minutes exceed the Warning Threshold ${c.warningThreshold}`,
+      });
+      this.ctx.forward({ key: r.userId, value: e, timestamp: ts }, this.outputs.events);
+    }
+    const breach = result.checks.find((c) => c.breached);
+    if (!breach) {
+      this.ctx.forward(record, this.outputs.passed);
+      return;
+    }
+    let attempt = 0;
+    let ref = quarantineRefFor(r.requestId);
+    for (
+      let held = this.quarantine.get(ref);
+      held && held.requestId !== r.requestId;
+      held = this.quarantine.get(ref)
+    ) {
+      ref = quarantineRefFor(r.requestId, ++attempt);
+    }
+    const q: QuarantinedRequest = {
+      quarantineEventRef: ref,
+      requestId: r.requestId,
+      userId: r.userId,
+      srv: r.srv,
+      receivedAt: r.receivedAt,
+      deviceId: r.deviceId,
+      raw: r.raw,
+      periodMinutes: breach.periodMinutes,
+      count: breach.count,
+      adt: breach.adt,
+      adtSequenceNumber: result.sequenceNumber,
+    };
+    this.quarantine.put(ref, q);
+    this.ctx.forward({ key: r.userId, value: q, timestamp: ts }, this.outputs.quarantined);
+    const e = event("DSP", r, "REQUEST_QUARANTINED", breach, breach.adt, result.sequenceNumber, {
+      quarantineEventRef: ref,
+      dccAlertCode: DCC_ALERT_CODES.quarantine,
+      detail: `${breach.count} requests for SRV ${r.srv} in ${breach.periodMinutes} minutes exceed the ADT ${breach.adt}: quarantined`,
+    });
+    this.ctx.forward({ key: r.userId, value: e, timestamp: ts }, this.outputs.events);
+  }
+}
+
+/**
+ * Exit quarantine: RELEASE forwards the held request to the passed output (header
+ * `ecos.anomaly.released`), DELETE drops it; both remove it from the store and raise an event. An
+ * instruction for a reference that is not held (never issued, already resolved, or another User's)
+ * raises EXIT_QUARANTINE_REJECTED and changes nothing.
+ */
+export class ExitQuarantineProcessor implements Processor<ExitQuarantineInstruction, unknown> {
+  private ctx!: ProcessorContext<unknown>;
+  private quarantine!: KeyValueStore<QuarantinedRequest>;
+  constructor(
+    private readonly quarantineStore: string,
+    private readonly outputs: Pick<DspOutputs, "passed" | "events">,
+  ) {}
+  init(context: ProcessorContext<unknown>): void {
+    this.ctx = context;
+    this.quarantine = context.getStateStore<QuarantinedRequest>(this.quarantineStore);
+  }
+  process(record: StreamRecord<ExitQuarantineInstruction>): void {
+    const x = record.value;
+    keyedByUser(record, "exit-quarantine instruction");
+    const held = this.quarantine.get(x.quarantineEventRef);
+    const base = {
+      party: "DSP" as const,
+      userId: x.userId,
+      periodMinutes: null,
+      count: null,
+      threshold: null,
+      occurredAt: x.issuedAt,
+      quarantineEventRef: x.quarantineEventRef,
+      dccAlertCode: null,
+    };
+    if (!held || held.userId !== x.userId) {
+      const e: AnomalyEvent = {
+        ...base,
+        eventId: `${x.instructionId}|EXIT_QUARANTINE_REJECTED`,
+        kind: "EXIT_QUARANTINE_REJECTED",
+        requestId: null,
+        deviceId: null,
+        srv: null,
+        adtSequenceNumber: null,
+        receivedAt: null,
+        detail: `${x.action}: no request of this User ID is held under QuarantineEventRef ${x.quarantineEventRef}`,
+      };
+      this.ctx.forward({ key: x.userId, value: e, timestamp: record.timestamp }, this.outputs.events);
+      return;
+    }
+    this.quarantine.delete(x.quarantineEventRef);
+    const kind = x.action === "RELEASE" ? "QUARANTINE_RELEASED" : "QUARANTINE_DELETED";
+    if (x.action === "RELEASE") {
+      const request: ServiceRequestEnvelope = {
+        requestId: held.requestId,
+        userId: held.userId,
+        srv: held.srv,
+        receivedAt: held.receivedAt,
+        deviceId: held.deviceId,
+        raw: held.raw,
+      };
+      this.ctx.forward(
+        {
+          key: x.userId,
+          value: request,
+          timestamp: record.timestamp,
+          headers: { [RELEASED_HEADER]: x.quarantineEventRef },
+        },
+        this.outputs.passed,
+      );
+    }
+    const e: AnomalyEvent = {
+      ...base,
+      eventId: `${x.instructionId}|${kind}`,
+      kind,
+      requestId: held.requestId,
+      deviceId: held.deviceId,
+      srv: held.srv,
+      adtSequenceNumber: held.adtSequenceNumber,
+      receivedAt: held.receivedAt,
+      detail:
+        x.action === "RELEASE"
+          ? "released by the User: processing continues"
+          : "deleted by the User: not processed",
+    };
+    this.ctx.forward({ key: x.userId, value: e, timestamp: record.timestamp }, this.outputs.events);
+  }
+}
+
+export interface EcosPartyOutputs {
+  readonly passed: string;
+  readonly refused: string;
+  readonly events: string;
+}
+
+/**
+ * ECoS Party anomaly detection (seed 003 §3.3): only the User's own thresholds whose Time Period
+ * Applicable is 1440 minutes (no global thresholds exist here). A count above the ADT stops the
+ * request: an ECOS_PARTY_THRESHOLD_BREACHED event (ECoS alert N63) and the request on the refused
+ * output, where the ECoS Party path finishes it; nothing is quarantined and the supplier must resend.
+ * Refused requests are counted, as at the DSP. Warning Thresholds are not applied ([GAP]: the seed
+ * names only the threshold).
+ */
+export class EcosPartyAnomalyProcessor implements Processor<ServiceRequestEnvelope, unknown> {
+  private ctx!: ProcessorContext<unknown>;
+  private checker!: RequestChecker;
+  constructor(
+    private readonly stores: AnomalyStoreNames,
+    private readonly config: AnomalyConfig,
+    private readonly outputs: EcosPartyOutputs,
+  ) {}
+  init(context: ProcessorContext<unknown>): void {
+    this.ctx = context;
+    const period = this.config.defaultPeriodMinutes;
+    const noWarnings = (t: AdtThreshold): AdtThreshold => ({
+      ...t,
+      warningThreshold: Number.MAX_SAFE_INTEGER,
+    });
+    this.checker = new RequestChecker(context, this.stores, this.config, (all) =>
+      all.filter((t) => t.periodMinutes === period).map(noWarnings),
+    );
+  }
+  process(record: StreamRecord<ServiceRequestEnvelope>): void {
+    const result = this.checker.check(record);
+    if (result === "duplicate") return;
+    if (result === "no-threshold") {
+      this.ctx.forward(record, this.outputs.passed);
+      return;
+    }
+    const breach = result.checks.find((c) => c.breached);
+    if (!breach) {
+      this.ctx.forward(record, this.outputs.passed);
+      return;
+    }
+    const r = record.value;
+    const e = event(
+      "ECOS_PARTY",
+      r,
+      "ECOS_PARTY_THRESHOLD_BREACHED",
+      breach,
+      breach.adt,
+      result.sequenceNumber,
+      {
+        dccAlertCode: DCC_ALERT_CODES.ecosPartyBreach,
+        detail: `${breach.count} requests for SRV ${r.srv} in ${breach.periodMinutes} minutes exceed the User's ADT ${breach.adt}: not authorised, resend required`,
+      },
+    );
+    this.ctx.forward({ key: r.userId, value: e, timestamp: record.timestamp }, this.outputs.events);
+    this.ctx.forward(record, this.outputs.refused);
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Avro serdes of the anomaly topics over a schema registry (Confluent wire format), built from the
+ * `.avsc` files in schemas/.
+ */
+import { avroSerde, loadSchema } from "../../schemas/avro";
+import type { SchemaRegistry } from "../../schemas/registry";
+import { ANOMALY_SCHEMAS } from "./records";
+import type { AnomalySerdes } from "./topology";
+
+export function anomalyAvroSerdes(registry: SchemaRegistry): AnomalySerdes {
+  return {
+    request: avroSerde(registry, loadSchema(ANOMALY_SCHEMAS.serviceRequestEnvelope)),
+    adtFile: avroSerde(registry, loadSchema(ANOMALY_SCHEMAS.adtFileSubmission)),
+    adtResult: avroSerde(registry, loadSchema(ANOMALY_SCHEMAS.adtFileResult)),
+    event: avroSerde(registry, loadSchema(ANOMALY_SCHEMAS.anomalyEvent)),
+    quarantined: avroSerde(registry, loadSchema(ANOMALY_SCHEMAS.quarantinedRequest)),
+    exit: avroSerde(registry, loadSchema(ANOMALY_SCHEMAS.exitQuarantineInstruction)),
+  };
+}
