@@ -35,7 +35,7 @@ describe("ECDSA P-256: OpenSSL and noble behind one interface", () => {
       expect(sig.length).toBe(64);
       expect(verifier.verify(pk, msg, sig)).toBe(true);
       const bad = Buffer.from(msg);
-      bad[0] ^= 1;
+      bad[0]! ^= 1;
       expect(verifier.verify(pk, bad, sig)).toBe(false);
     }
   });
@@ -81,7 +81,7 @@ describe("ECDSA P-256: OpenSSL and noble behind one interface", () => {
       expect(v.verify(pk, data, Buffer.alloc(63))).toBe(false);
       expect(v.verify(pk, data, Buffer.alloc(64))).toBe(false);
       const offCurve = Buffer.from(opensslEcdsa.publicPointOf(sk));
-      offCurve[64] ^= 1;
+      offCurve[64]! ^= 1;
       expect(() => v.importPublicKey(offCurve)).toThrow();
     }
     expect(() =>

@@ -66,7 +66,7 @@ describe("SMKI certificate reader", () => {
     for (let cut = 0; cut < der.length; cut += 7)
       expect(() => parseCertificate(der.subarray(0, cut))).toThrow(DerError);
     const flipped = Buffer.from(der);
-    flipped[1] ^= 0x40;
+    flipped[1]! ^= 0x40;
     expect(() => parseCertificate(flipped)).toThrow(DerError);
   });
 
