@@ -53,17 +53,27 @@ provision() {
   started="$(now_ms)"
   mkdir -p "$DIR"
   log "installing Debian package clickhouse-server"
-  # The package's own service stays off: policy-rc.d or the missing systemd keeps it from starting,
-  # and this script runs its own server process with its own config.
+  # The package's own service must stay off (this script runs its own server with its own config):
+  # a policy-rc.d that denies service starts is put in place for the install if there is none.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n# Temporary, from deploy/local/clickhouse.sh: no service starts during install.\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+  fi
   if ! apt-cache show clickhouse-server >/dev/null 2>&1; then
     log "package lists do not know clickhouse-server; running apt-get update"
     apt-get update -qq >"$DIR/provision.log" 2>&1 || {
+      if ((own_policy)); then rm -f "$policy"; fi
       show_logs "$DIR/provision.log"
       die "apt-get update failed"
     }
   fi
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clickhouse-server \
-    >>"$DIR/provision.log" 2>&1; then
+  local installed=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clickhouse-server \
+    >>"$DIR/provision.log" 2>&1 && installed=1
+  if ((own_policy)); then rm -f "$policy"; fi
+  if ((!installed)); then
     show_logs "$DIR/provision.log"
     die "apt-get install clickhouse-server failed (see above)"
   fi
