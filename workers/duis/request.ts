@@ -253,6 +253,7 @@ function matchSequence(
     }
     if (groups[p]!.length < part.min) {
       const found = kids[i];
+      if (found && !isParticle(particles, found)) throw unexpected(found, parent);
       if (kids.some((k, j) => j >= i && k.local === part.name && k.ns === ns))
         throw new DuisSchemaError(`${part.name} is out of order in ${parent.local}`);
       throw new DuisSchemaError(
@@ -262,14 +263,22 @@ function matchSequence(
   }
   if (i < kids.length) {
     const extra = kids[i]!;
-    const known = particles.findIndex((q) => q.name === extra.local && (q.ns ?? SR_NS) === extra.ns);
-    if (known >= 0)
+    if (isParticle(particles, extra))
       throw new DuisSchemaError(`${extra.local} is out of order or repeated in ${parent.local}`);
-    throw new DuisSchemaError(
-      `unexpected element ${extra.ns === SR_NS ? extra.local : `{${extra.ns}}${extra.local}`} in ${parent.local}`,
-    );
+    throw unexpected(extra, parent);
   }
   return groups;
+}
+
+function isParticle(particles: readonly Particle[], el: XmlElement): boolean {
+  for (const q of particles) if (q.name === el.local && (q.ns ?? SR_NS) === el.ns) return true;
+  return false;
+}
+
+function unexpected(el: XmlElement, parent: XmlElement): DuisSchemaError {
+  return new DuisSchemaError(
+    `unexpected element ${el.ns === SR_NS ? el.local : `{${el.ns}}${el.local}`} in ${parent.local}`,
+  );
 }
 
 const first = (g: XmlElement[][], i: number): XmlElement | undefined => g[i]![0];
