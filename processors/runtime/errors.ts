@@ -61,6 +61,14 @@ export const ERROR_CODES = {
     retriable: false,
     summary: "An ADT file failed a check and was rejected whole (reason and line in the message)",
   },
+  ECOS_CLICKHOUSE_MIGRATION: {
+    retriable: false,
+    summary: "The ClickHouse schema differs from this version's DDL migrations, or a migration failed",
+  },
+  ECOS_SINK_ROW_REJECTED: {
+    retriable: false,
+    summary: "A record the ClickHouse sink cannot store (undecodable, invalid or refused); dead-lettered",
+  },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
