@@ -17,7 +17,8 @@ module.exports = {
       testEnvironment: "node",
       globalSetup: "<rootDir>/test/integration/global-setup.ts",
       globalTeardown: "<rootDir>/test/integration/global-teardown.ts",
-      testTimeout: 600000,
+      // testTimeout is not a per-project option in jest; the setup file sets it for this project.
+      setupFilesAfterEnv: ["<rootDir>/test/integration/jest-timeout.ts"],
     },
   ],
 };

@@ -59,6 +59,14 @@ export interface Processor<VIn, VOut = VIn> {
   init?(context: ProcessorContext<VOut>): void | Promise<void>;
   /** May return a promise (e.g. work handed to the worker pool); the task awaits it before the next record. */
   process(record: StreamRecord<VIn>): void | Promise<void>;
+  /**
+   * Optional: handle a run of consecutive input records of one partition at once — for work that is
+   * cheaper in batches, such as one worker-pool task for dozens of signature checks. Used instead of
+   * `process` when this processor is the only child of a source. Outputs must be forwarded in input
+   * order; a record-level rejection is an output (e.g. a response code), not a thrown error. If it
+   * throws, every record of the run is dead-lettered (or the task fails, per the failure handler).
+   */
+  processBatch?(records: ReadonlyArray<StreamRecord<VIn>>): void | Promise<void>;
   close?(): void | Promise<void>;
 }
 

@@ -15,7 +15,7 @@ import { partitionForKey } from "./partitioner";
 import type { Serde } from "./serde";
 import type { StoreBackend } from "./stores";
 import { InMemoryKeyValueStore, LmdbKeyValueStore } from "./stores";
-import { StreamTask, type OutgoingRecord } from "./task";
+import { StreamTask, type IncomingRecord, type OutgoingRecord } from "./task";
 import { DEFAULT_DEAD_LETTER_TOPIC, changelogTopicName, topicResolver } from "./topics";
 import type { Topology } from "./topology";
 
@@ -37,6 +37,8 @@ export interface InProcessDriverOptions {
    * keeps memory flat. Changelogs are always compacted: one entry per key.
    */
   readonly retainRecords?: number;
+  /** Most records handed to a task in one run (and to a `processBatch`), default 500. */
+  readonly maxBatchRecords?: number;
 }
 
 /** One partition of an in-memory topic: absolute offsets start at `base` after trimming. */
@@ -89,6 +91,7 @@ export class InProcessDriver {
   private readonly resolve: (logical: string) => string;
   private readonly deadLetterTopic: string;
   private readonly sourceTopics = new Set<string>();
+  private readonly maxBatch: number;
 
   private constructor(
     readonly topology: Topology,
@@ -97,6 +100,7 @@ export class InProcessDriver {
     this.now = opts.startTimeMs ?? 0;
     this.resolve = topicResolver(topology, opts.applicationId);
     this.deadLetterTopic = opts.deadLetterTopic ?? DEFAULT_DEAD_LETTER_TOPIC;
+    this.maxBatch = opts.maxBatchRecords ?? 500;
     for (const st of topology.subtopologies)
       for (const t of st.sourceTopics) this.sourceTopics.add(this.resolve(t));
   }
@@ -242,19 +246,24 @@ export class InProcessDriver {
           const posKey = `${actual}/${task.partition}`;
           let pos = this.positions.get(posKey) ?? 0;
           while (pos < part.end) {
-            const r = part.at(pos);
-            const pending = task.process({
-              topic: logical,
-              partition: task.partition,
-              offset: String(pos),
-              key: r.key,
-              value: r.value,
-              timestamp: r.timestamp,
-              ...(r.headers ? { headers: r.headers } : {}),
-            });
+            const upTo = Math.min(part.end, pos + this.maxBatch);
+            const run: IncomingRecord[] = [];
+            for (let o = pos; o < upTo; o++) {
+              const r = part.at(o);
+              run.push({
+                topic: logical,
+                partition: task.partition,
+                offset: String(o),
+                key: r.key,
+                value: r.value,
+                timestamp: r.timestamp,
+                ...(r.headers ? { headers: r.headers } : {}),
+              });
+            }
+            const pending = task.processMany(run);
             if (pending) await pending;
-            pos++;
-            progress++;
+            progress += upTo - pos;
+            pos = upTo;
           }
           this.positions.set(posKey, pos);
           this.commit(task);

@@ -525,35 +525,34 @@ export class KafkaDriver {
     const s = state;
     const run = async (): Promise<void> => {
       const every = this.opts.commitEveryRecords ?? 5000;
-      let count = 0;
+      const messages = batch.messages;
       let first: string | undefined;
-      let last: string | undefined;
       try {
-        for (const m of batch.messages) {
+        for (let i = 0; i < messages.length; i += every) {
           if (!isRunning() || isStale() || this.fatal) break;
-          first ??= m.offset;
-          const pending = s.task.process({
-            topic: logical,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key,
-            value: m.value,
-            timestamp: Number(m.timestamp),
-            ...(m.headers ? { headers: decodeHeaders(m.headers) } : {}),
-          });
+          const chunk = messages.slice(i, i + every);
+          first = chunk[0]?.offset;
+          const pending = s.task.processMany(
+            chunk.map((m) => ({
+              topic: logical,
+              partition: batch.partition,
+              offset: m.offset,
+              key: m.key,
+              value: m.value,
+              timestamp: Number(m.timestamp),
+              ...(m.headers ? { headers: decodeHeaders(m.headers) } : {}),
+            })),
+          );
           if (pending) await pending;
-          last = m.offset;
-          if (++count >= every) {
-            await this.commitTask(s, { topic: batch.topic, partition: batch.partition, offset: last }, count);
-            resolveOffset(last);
-            first = undefined;
-            count = 0;
-            await heartbeat();
-          }
-        }
-        if (last !== undefined && first !== undefined) {
-          await this.commitTask(s, { topic: batch.topic, partition: batch.partition, offset: last }, count);
+          const last = (chunk[chunk.length - 1] as { offset: string }).offset;
+          await this.commitTask(
+            s,
+            { topic: batch.topic, partition: batch.partition, offset: last },
+            chunk.length,
+          );
           resolveOffset(last);
+          first = undefined;
+          await heartbeat();
         }
       } catch (err) {
         await this.recoverTask(s, err, { topic: batch.topic, partition: batch.partition, offset: first });

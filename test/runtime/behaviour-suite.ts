@@ -84,6 +84,25 @@ class WindowTicker implements Processor<MeterReading, { seen: number; at: number
   }
 }
 
+/** Doubles values in batches; value 13 makes the whole batch throw. Counts how it was called. */
+class BatchDoubler implements Processor<number, number> {
+  static batches: number[] = [];
+  static singles = 0;
+  private ctx!: ProcessorContext<number>;
+  init(ctx: ProcessorContext<number>): void {
+    this.ctx = ctx;
+  }
+  process(_r: StreamRecord<number>): void {
+    BatchDoubler.singles++;
+  }
+  async processBatch(records: ReadonlyArray<StreamRecord<number>>): Promise<void> {
+    BatchDoubler.batches.push(records.length);
+    await new Promise((r) => setImmediate(r));
+    if (records.some((r) => r.value === 13)) throw new Error("thirteen spoils the batch");
+    for (const r of records) this.ctx.forward({ key: r.key, value: r.value * 2, timestamp: r.timestamp });
+  }
+}
+
 export function behaviourSuite(
   makeHarness: () => Promise<Harness>,
   opts: { backends: StoreBackendKind[] },
@@ -226,6 +245,46 @@ export function behaviourSuite(
         byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })),
       ),
     ).toEqual([]);
+  });
+
+  test("a batch processor gets runs of records, keeps their order, and a throwing batch is dead-lettered whole", async () => {
+    BatchDoubler.batches = [];
+    BatchDoubler.singles = 0;
+    const input = `${h.prefix}batch.in`;
+    const output = `${h.prefix}batch.out`;
+    const numbers = jsonSerde<number>();
+    const topology = new TopologyBuilder()
+      .addSource("in", { topics: [input], valueSerde: numbers })
+      .addProcessor("doubler", () => new BatchDoubler(), "in")
+      .addSink("out", { topic: output, valueSerde: numbers }, "doubler")
+      .build();
+    await h.start(topology);
+    const values = Array.from({ length: 300 }, (_, i) => i + 100);
+    await h.pipe(
+      input,
+      values.map((v) => ({ key: `k${v % 7}`, value: v, timestamp: 1000 + v })),
+      numbers,
+    );
+    const out = await h.read(output, numbers, values.length);
+    expect(BatchDoubler.singles).toBe(0);
+    expect(BatchDoubler.batches.reduce((a, b) => a + b, 0)).toBe(values.length);
+    // Per key (one partition each), outputs come in input order.
+    for (let k = 0; k < 7; k++) {
+      const got = out.filter((r) => r.key === `k${k}`).map((r) => r.value);
+      expect(got).toEqual(values.filter((v) => v % 7 === k).map((v) => v * 2));
+    }
+    // A batch holding 13 throws: every record of that batch goes to the dead-letter topic.
+    BatchDoubler.batches = [];
+    await h.pipe(input, [{ key: "k13", value: 13, timestamp: 5 }], numbers);
+    const dead = await h.read(
+      h.deadLetterTopic(),
+      { name: "raw", serialize: (_t, v: Buffer) => v, deserialize: (_t, b) => b },
+      1,
+    );
+    const mine = dead.filter((d) => d.headers[DEAD_LETTER_HEADERS.topic] === input);
+    expect(mine.map((d) => d.value.toString())).toEqual(["13"]);
+    expect(mine[0]?.headers[DEAD_LETTER_HEADERS.message]).toBe("thirteen spoils the batch");
+    expect(mine[0]?.headers[DEAD_LETTER_HEADERS.node]).toBe("doubler");
   });
 
   test("stream-time punctuation fires on record time, not on arrival", async () => {
