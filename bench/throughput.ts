@@ -33,6 +33,7 @@ import {
   type MeterReading,
 } from "../schemas/bench-records";
 import { InMemorySchemaRegistry } from "../schemas/registry";
+import { BASELINE_FILE, reportFigures, type Figures } from "./baseline";
 
 interface Knobs {
   drivers: string[];
@@ -67,12 +68,10 @@ function knobs(argv: string[]): Knobs {
     partitions: int("partitions", 3),
     brokers: (get("brokers") ?? process.env["ECOS_KAFKA_BROKERS"] ?? "127.0.0.1:19092").split(","),
     backend,
-    baseline: get("baseline") ?? path.join(__dirname, "baseline.json"),
+    baseline: get("baseline") ?? BASELINE_FILE,
     updateBaseline: argv.includes("--update-baseline"),
   };
 }
-
-type Figures = Record<string, number>;
 
 function serdes(): {
   registry: InMemorySchemaRegistry;
@@ -249,26 +248,13 @@ async function benchKafka(k: Knobs): Promise<Figures> {
 
 async function main(): Promise<void> {
   const k = knobs(process.argv.slice(2));
-  const baseline: Record<string, Figures> = fs.existsSync(k.baseline)
-    ? (JSON.parse(fs.readFileSync(k.baseline, "utf8")) as Record<string, Figures>)
-    : {};
   const results: Record<string, Figures> = {};
   for (const d of k.drivers) {
     if (d === "in-process") results[d] = await benchInProcess(k);
     else if (d === "kafka") results[d] = await benchKafka(k);
     else throw new Error(`unknown driver ${d}: use in-process and/or kafka`);
   }
-  for (const [driver, figures] of Object.entries(results)) {
-    for (const [metric, value] of Object.entries(figures)) {
-      const base = baseline[driver]?.[metric];
-      const line: Record<string, unknown> = { bench: "throughput", driver, metric, value };
-      if (base !== undefined && base !== 0) {
-        line["baseline"] = base;
-        line["ratio"] = Number((value / base).toFixed(3));
-      }
-      process.stdout.write(`${JSON.stringify(line)}\n`);
-    }
-  }
+  reportFigures("throughput", results, { variantKey: "driver", update: k.updateBaseline, file: k.baseline });
   const ip = results["in-process"]?.["records_per_s"];
   const kf = results["kafka"]?.["records_per_s"];
   process.stdout.write(
@@ -285,10 +271,6 @@ async function main(): Promise<void> {
       },
     })}\n`,
   );
-  if (k.updateBaseline) {
-    fs.writeFileSync(k.baseline, `${JSON.stringify({ ...baseline, ...results }, null, 2)}\n`);
-    progress(`baseline written to ${path.relative(process.cwd(), k.baseline)}`);
-  }
 }
 
 main().catch((err: unknown) => {
