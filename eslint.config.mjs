@@ -3,7 +3,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".local/**", "bench/results/**", "coverage/**", "**/*.cjs", "**/*.mjs", "jest.config.js"] },
+  {
+    ignores: [
+      "node_modules/**",
+      ".local/**",
+      "bench/results/**",
+      "coverage/**",
+      "**/*.cjs",
+      "**/*.mjs",
+      "jest.config.js",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
