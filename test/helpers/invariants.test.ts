@@ -1,5 +1,7 @@
 import {
   countSequenceViolations,
+  countingViolations,
+  tally,
   duplicateIds,
   mapDifferences,
   missingIds,
@@ -65,5 +67,25 @@ describe("invariant helpers", () => {
     expect(offsetViolations(new Map([[0, 9n]]), new Map([[0, 9n]]))).toEqual([
       "partition 0: committed 9, last processed 9",
     ]);
+  });
+});
+
+describe("countingViolations and tally", () => {
+  test("exact updates pass; a duplicate and a wrong final count are both reported", () => {
+    const expected = tally(["a", "a", "b"], (k) => k);
+    expect(expected).toEqual(
+      new Map([
+        ["a", 2],
+        ["b", 1],
+      ]),
+    );
+    const good = [
+      { key: "a", partition: 0, value: { count: 1 } },
+      { key: "b", partition: 1, value: { count: 1 } },
+      { key: "a", partition: 0, value: { count: 2 } },
+    ];
+    expect(countingViolations(good, expected)).toEqual([]);
+    const dup = [...good.slice(0, 2), { key: "a", partition: 0, value: { count: 1 } }];
+    expect(countingViolations(dup, expected)).toEqual(["key a: expected 2, got 1", "a: expected 2, got 1"]);
   });
 });

@@ -61,3 +61,25 @@ export function offsetViolations(
   }
   return out;
 }
+
+/**
+ * For running-count updates read back from an output topic (in partition order), the violations of
+ * "exactly once": repeated or skipped counts per key, and final counts that differ from the input.
+ */
+export function countingViolations(
+  updates: ReadonlyArray<{ key: string | null; partition: number; value: { count: number } }>,
+  expected: ReadonlyMap<string, number>,
+): string[] {
+  const ordered = [...updates].sort((a, b) => a.partition - b.partition);
+  const sequence = countSequenceViolations(ordered.map((r) => ({ key: r.key ?? "", count: r.value.count })));
+  const final = new Map<string, number>();
+  for (const r of updates) final.set(r.key ?? "", Math.max(final.get(r.key ?? "") ?? 0, r.value.count));
+  return [...sequence, ...mapDifferences(expected, final)];
+}
+
+/** How many times each key occurs. */
+export function tally<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const i of items) m.set(keyOf(i), (m.get(keyOf(i)) ?? 0) + 1);
+  return m;
+}

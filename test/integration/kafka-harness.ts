@@ -187,3 +187,55 @@ export async function readTopic<V>(
   if (out.length < expected) throw new Error(`expected ${expected} records on ${topic}, read ${out.length}`);
   return out;
 }
+
+/** Creates the run's topics with the given partition count. */
+export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+  });
+}
+
+/** Deletes every topic under the run's prefix and the given consumer groups. */
+export async function removeRun(admin: Admin, prefix: string, groups: string[]): Promise<void> {
+  const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+  if (mine.length > 0) await admin.deleteTopics({ topics: mine }).catch(() => {});
+  await admin.deleteGroups(groups).catch(() => {});
+}
+
+/** Produces keyed values to `topic` on Kafka's murmur2 partitions, in sends of 2,000. */
+export async function produceKeyed<V>(
+  kafka: Kafka,
+  topic: string,
+  records: ReadonlyArray<{ key: string; value: V; timestamp: number }>,
+  serde: Serde<V>,
+  partitions: number,
+): Promise<void> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    await serde.prepare?.(topic);
+    for (let i = 0; i < records.length; i += 2000) {
+      await producer.send({
+        topic,
+        messages: records.slice(i, i + 2000).map((r) => ({
+          key: r.key,
+          value: serde.serialize(topic, r.value),
+          timestamp: String(r.timestamp),
+          partition: partitionForKey(Buffer.from(r.key), partitions),
+        })),
+      });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Polls `pred` every 100 ms until it holds; fails after `ms` naming what it waited for. */
+export async function waitFor(pred: () => boolean, what: string, ms = 120000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
