@@ -69,6 +69,22 @@ export const ERROR_CODES = {
     retriable: false,
     summary: "A record the ClickHouse sink cannot store (undecodable, invalid or refused); dead-lettered",
   },
+  ECOS_REFERENCE_DATA_INVALID: {
+    retriable: false,
+    summary: "A Registration Data or inventory (or users) CSV line is invalid (file, line and column in the message)",
+  },
+  ECOS_DSP_REJECTED: {
+    retriable: false,
+    summary: "A DSP check on a Service Request failed; the check id and DUIS response code say which",
+  },
+  ECOS_INGEST_REJECTED: {
+    retriable: false,
+    summary: "A request refused at ingest before reaching Kafka (too big, empty, no readable RequestID)",
+  },
+  ECOS_INGEST_UNAVAILABLE: {
+    retriable: true,
+    summary: "A request could not be made durable in Kafka; the sender may retry",
+  },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

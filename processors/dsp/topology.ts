@@ -1,0 +1,563 @@
+/**
+ * dsp-validate: DUIS requests in (raw bytes), DSP decisions out.
+ *
+ *   duis.requests (key: device id = BusinessTargetID, value: the bytes received, timestamp: receipt)
+ *   inventory.devices (key: device id, DeviceSnapshot)           ─┐ sub-topology 0, co-partitioned
+ *     dsp-verify  processBatch → worker pool (parse, schema, signature, signer, user, 6.23 certificate
+ *                 checks, countersign) → users directory, inventory join, replay guard by RequestID
+ *        ├─ decided already (a gate failed, other SRV, or a failure ranked before mpid-in-cert) → outputs
+ *        └─ else → internal topic dsp-validate-by-mpxn (key: ImportMPxN)
+ *   <app>-dsp-validate-by-mpxn + registration.changes (key: MPxN, SupplierRegistration) ─┐ sub-topology 1
+ *     dsp-decide  Registration Data as of the switch date → first failure of all 22 checks → outputs
+ *
+ * Outputs: duis.responses (ServiceResponseEvent, key RequestID, headers ecos.dsp.check/ecos.dsp.reason),
+ * duis.request-stages (RequestStageEvent), anomaly.requests (ServiceRequestEnvelope as received, key
+ * User ID) and, routed by the device's CoS credential, cos.requests.ecos / cos.requests.tcos
+ * (ServiceRequestEnvelope countersigned by the DSP, key device id).
+ *
+ * Registration Data is joined by repartitioning rather than as a global table: at national scale it is
+ * ~30 million MPxNs, which a global table would copy into every instance, and the runtime has no
+ * global tables; one extra hop costs milliseconds against a 35 s / 21 s Target Response Time.
+ */
+import type { Processor, ProcessorContext, StreamRecord } from "../runtime/api";
+import type { KeyValueStore } from "../runtime/stores";
+import { BytesSerde, jsonSerde, type Serde } from "../runtime/serde";
+import { TopologyBuilder, type StoreBackendKind, type Topology } from "../runtime/topology";
+import type {
+  CosParty,
+  DeviceSnapshot,
+  RequestStageEvent,
+  ServiceResponseEvent,
+  SmetsGeneration,
+  SupplierRegistration,
+} from "../../schemas/event-records";
+import { checkRank, firstFailure, type DspCheckId } from "../../workers/dsp/checks";
+import type { DuisVerification, SignerSummary } from "../../workers/dsp/validate";
+import { normaliseEui64 } from "../../workers/smki/certificate";
+import {
+  DEFAULT_DSP_POLICY,
+  deviceChecks,
+  registrationChecks,
+  userChecks,
+  type DspPolicy,
+  type TopologyFailure,
+} from "./checks";
+import type { DccUser } from "./csv";
+import { InventoryTable, RegistrationTable, switchDate, type RegistrationHistory } from "./reference-data";
+import { DEFAULT_RESPONSE_CODES, type DspOutcomeId, type ResponseCodeTable } from "./response-codes";
+import type { DspBatchItemResult, DspVerifierPort } from "./verifier";
+
+/** The ServiceRequestEnvelope record of issue 4 (schemas/ecos.duis.ServiceRequestEnvelope.avsc). */
+export interface ServiceRequestEnvelope {
+  requestId: string;
+  userId: string;
+  srv: string;
+  receivedAt: number;
+  deviceId: string;
+  raw: Buffer;
+}
+
+export const DSP_TOPICS = {
+  /** In: raw DUIS requests, key device id (BusinessTargetID), timestamp = time of receipt. */
+  requests: "duis.requests",
+  /** In (compacted table): Registration Data, key MPxN. */
+  registration: "registration.changes",
+  /** In (compacted table): Smart Metering Inventory, key device id. */
+  inventory: "inventory.devices",
+  /** Out: one Service Response per request, key RequestID. */
+  responses: "duis.responses",
+  /** Out: request lifecycle events (VALIDATED, REJECTED, COS_PARTY_REQUESTED), key RequestID. */
+  stages: "duis.request-stages",
+  /** Out: validated requests as received, for DSP anomaly detection (issue 4's input), key User ID. */
+  anomaly: "anomaly.requests",
+  /** Out: countersigned requests for the ECoS Party, key device id. */
+  ecosParty: "cos.requests.ecos",
+  /** Out: countersigned requests for the TCoS Party, key device id. */
+  tcosParty: "cos.requests.tcos",
+} as const;
+
+export type DspTopics = { -readonly [K in keyof typeof DSP_TOPICS]: string };
+
+export function dspTopics(prefix = ""): DspTopics {
+  const out = {} as DspTopics;
+  for (const [k, v] of Object.entries(DSP_TOPICS)) out[k as keyof DspTopics] = prefix + v;
+  return out;
+}
+
+/** Internal (repartition) topic: `<applicationId>-dsp-validate-by-mpxn`. */
+export const BY_MPXN_TOPIC = "dsp-validate-by-mpxn";
+
+/** Store names: part of the compatibility surface (they name the changelog topics). */
+export const DSP_STORES = {
+  inventory: "dsp-inventory",
+  registration: "dsp-registration",
+  requestIds: "dsp-request-ids",
+} as const;
+
+export interface DspSerdes {
+  readonly registration: Serde<SupplierRegistration>;
+  readonly inventory: Serde<DeviceSnapshot>;
+  readonly response: Serde<ServiceResponseEvent>;
+  readonly stage: Serde<RequestStageEvent>;
+  readonly envelope: Serde<ServiceRequestEnvelope>;
+}
+
+/** JSON serdes for tests (the product uses Avro through the registry: serdes.ts). */
+export function jsonDspSerdes(): DspSerdes {
+  const envelope: Serde<ServiceRequestEnvelope> = {
+    name: "json:envelope",
+    serialize: (_t, v) => Buffer.from(JSON.stringify({ ...v, raw: v.raw.toString("base64") }), "utf8"),
+    deserialize: (_t, data) => {
+      const o = JSON.parse(data.toString("utf8")) as Omit<ServiceRequestEnvelope, "raw"> & { raw: string };
+      return { ...o, raw: Buffer.from(o.raw, "base64") };
+    },
+  };
+  return {
+    registration: jsonSerde("json:registration"),
+    inventory: jsonSerde("json:inventory"),
+    response: jsonSerde("json:response"),
+    stage: jsonSerde("json:stage"),
+    envelope,
+  };
+}
+
+/** What the replay store keeps per RequestID: where the request that first used it was read. */
+export interface RequestIdClaim {
+  readonly partition: number;
+  readonly offset: string;
+  readonly receivedAt: number;
+}
+
+/** The record on the internal topic between the two stages (JSON; internal, versioned by `v`). */
+export interface PendingDecision {
+  readonly v: 1;
+  readonly requestId: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly receivedAt: number;
+  readonly importMpxn: string;
+  readonly switchDay: number;
+  readonly signer: SignerSummary;
+  readonly failures: readonly TopologyFailure[];
+  readonly device: { smetsGeneration: SmetsGeneration; deviceType: string; cosParty: CosParty } | null;
+  readonly raw: string;
+  readonly countersigned: string | null;
+}
+
+export interface DspValidateOptions {
+  readonly serdes: DspSerdes;
+  /** The worker pool (or the inline verifier in tests). */
+  readonly verifier: DspVerifierPort;
+  /** DCC Users directory for user-role and mpid-in-cert; undefined: certificate only ([I]). */
+  readonly users?: ReadonlyMap<string, DccUser>;
+  readonly policy?: DspPolicy;
+  readonly responseCodes?: ResponseCodeTable;
+  readonly topicPrefix?: string;
+  readonly backend?: StoreBackendKind;
+  /** Forward accepted requests to the ECoS/TCoS Party topics (default true). */
+  readonly routeToCosParty?: boolean;
+  /** Observes each decision (metrics, tests). */
+  readonly onDecision?: (d: { requestId: string; outcome: DspOutcomeId; stage: "verify" | "decide" }) => void;
+}
+
+/** One decision, ready to be written out. */
+interface Decision {
+  readonly requestId: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly srv: string;
+  readonly receivedAt: number;
+  readonly smetsGeneration: SmetsGeneration;
+  readonly deviceType: string | null;
+  readonly supplierMpid: string | null;
+  /** null = accepted. */
+  readonly failure: { outcome: DspOutcomeId; message: string } | null;
+  readonly cosParty: CosParty | null;
+  readonly raw: Buffer | null;
+  readonly countersigned: Buffer | null;
+}
+
+const REQUEST_ID = /<(?:[A-Za-z_][\w.-]*:)?RequestID>\s*([^<]{1,200}?)\s*<\//;
+
+/**
+ * The RequestID of a request without parsing it (the first `RequestID` element in the first 8 KiB),
+ * for ingest keys and for answering requests too broken to parse. Null when there is none.
+ */
+export function sniffRequestId(
+  bytes: Uint8Array,
+): { requestId: string; userId: string; deviceId: string } | null {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 8192)).toString(
+    "latin1",
+  );
+  const m = REQUEST_ID.exec(head);
+  if (!m) return null;
+  const requestId = m[1]!;
+  const parts = requestId.split(":");
+  return {
+    requestId,
+    userId: (parts.length === 3 && normaliseEui64(parts[0]!)) || "",
+    deviceId: (parts.length === 3 && normaliseEui64(parts[1]!)) || "",
+  };
+}
+
+function cosPartyOf(device: DeviceSnapshot): CosParty {
+  // [I] Routed by the credential the device holds (seed 002); SMETS1 devices hold none and go to the
+  // ECoS Party from go-live (seed 000); an UNKNOWN credential goes to the ECoS Party too.
+  return device.smetsGeneration === "SMETS2" && device.cosCredential === "TCOS" ? "TCOS" : "ECOS";
+}
+
+class DecisionWriter {
+  constructor(
+    private readonly ctx: ProcessorContext<unknown>,
+    private readonly opts: DspValidateOptions,
+    private readonly codes: ResponseCodeTable,
+    private readonly stage: "verify" | "decide",
+  ) {}
+
+  /** Each stage has its own sinks, so the two stages stay separate sub-topologies. */
+  private sink(name: string): string {
+    return `${this.stage}-${name}`;
+  }
+
+  write(d: Decision): void {
+    const now = this.ctx.currentSystemTimeMs();
+    const code = this.codes[d.failure ? d.failure.outcome : "accepted"];
+    const response: ServiceResponseEvent = {
+      requestId: d.requestId,
+      userId: d.userId,
+      supplierMpid: d.supplierMpid,
+      srv: d.srv,
+      deviceId: d.deviceId,
+      deviceType: d.deviceType,
+      smetsGeneration: d.smetsGeneration,
+      cosParty: d.failure ? null : d.cosParty,
+      responseCode: code,
+      successful: d.failure === null,
+      receivedAt: d.receivedAt,
+      respondedAt: now,
+    };
+    const headers: Record<string, string> = d.failure
+      ? { "ecos.dsp.check": d.failure.outcome, "ecos.dsp.reason": d.failure.message.slice(0, 1000) }
+      : { "ecos.dsp.check": "accepted" };
+    this.ctx.forward(
+      { key: d.requestId, value: response, timestamp: now, headers },
+      this.sink("responses-sink"),
+    );
+    const stage = (stage: RequestStageEvent["stage"], seq: number, detail: string | null): void =>
+      this.ctx.forward(
+        {
+          key: d.requestId,
+          value: {
+            eventId: `${d.requestId}:${stage}:${seq}`,
+            requestId: d.requestId,
+            userId: d.userId,
+            srv: d.srv,
+            deviceId: d.deviceId,
+            smetsGeneration: d.smetsGeneration,
+            stage,
+            cosParty: stage === "COS_PARTY_REQUESTED" ? d.cosParty : null,
+            responseCode: stage === "REJECTED" ? code : null,
+            receivedAt: d.receivedAt,
+            occurredAt: now,
+            detail,
+          } satisfies RequestStageEvent,
+          timestamp: now,
+        },
+        this.sink("stages-sink"),
+      );
+    if (d.failure) {
+      stage("REJECTED", 0, `${d.failure.outcome}: ${d.failure.message}`.slice(0, 500));
+    } else {
+      stage("VALIDATED", 0, null);
+      if (d.raw) {
+        const envelope: ServiceRequestEnvelope = {
+          requestId: d.requestId,
+          userId: d.userId,
+          srv: d.srv,
+          receivedAt: d.receivedAt,
+          deviceId: d.deviceId,
+          raw: d.raw,
+        };
+        this.ctx.forward(
+          { key: d.userId, value: envelope, timestamp: d.receivedAt },
+          this.sink("anomaly-sink"),
+        );
+        if (this.opts.routeToCosParty !== false && d.countersigned && d.cosParty) {
+          this.ctx.forward(
+            { key: d.deviceId, value: { ...envelope, raw: d.countersigned }, timestamp: d.receivedAt },
+            this.sink(d.cosParty === "ECOS" ? "ecos-sink" : "tcos-sink"),
+          );
+          stage("COS_PARTY_REQUESTED", 0, null);
+        }
+      }
+    }
+    this.opts.onDecision?.({
+      requestId: d.requestId,
+      outcome: d.failure ? d.failure.outcome : "accepted",
+      stage: this.stage,
+    });
+  }
+}
+
+/** The rank at which Registration Data is needed: failures before it decide without the second stage. */
+const REGISTRATION_RANK = checkRank("mpid-in-cert");
+
+/** Stage 1: worker checks, users, inventory, replay; decides or hands on to the MPxN stage. */
+export class DspVerifyProcessor implements Processor<Buffer, unknown> {
+  private ctx!: ProcessorContext<unknown>;
+  private inventory!: InventoryTable;
+  private requestIds!: KeyValueStore<RequestIdClaim>;
+  private writer!: DecisionWriter;
+  private readonly policy: DspPolicy;
+  /** Redeliveries recognised (same RequestID, same partition and offset): not processed again. */
+  redeliveries = 0;
+
+  constructor(private readonly opts: DspValidateOptions) {
+    this.policy = opts.policy ?? DEFAULT_DSP_POLICY;
+  }
+
+  init(ctx: ProcessorContext<unknown>): void {
+    this.ctx = ctx;
+    this.inventory = new InventoryTable(ctx.getStateStore<DeviceSnapshot>(DSP_STORES.inventory));
+    this.requestIds = ctx.getStateStore<RequestIdClaim>(DSP_STORES.requestIds);
+    this.writer = new DecisionWriter(
+      ctx,
+      this.opts,
+      this.opts.responseCodes ?? DEFAULT_RESPONSE_CODES,
+      "verify",
+    );
+  }
+
+  process(record: StreamRecord<Buffer>): Promise<void> {
+    return this.processBatch([record]);
+  }
+
+  async processBatch(records: ReadonlyArray<StreamRecord<Buffer>>): Promise<void> {
+    const inputs = records.map((r) => ({ bytes: r.value, receivedAt: r.timestamp }));
+    let results: DspBatchItemResult[] | null = null;
+    // A crashed worker thread is retriable: try the run once more, then answer rather than stall.
+    for (let attempt = 0; attempt < 2 && !results; attempt++) {
+      try {
+        results = await this.opts.verifier.verifyBatch(inputs);
+      } catch (err) {
+        if (attempt === 1) results = records.map(() => crashed((err as Error).message));
+      }
+    }
+    // In a processBatch run the records are consecutive offsets of one partition ending at the
+    // current metadata's offset. [runtime] per-record offsets in processBatch would make this exact.
+    const meta = this.ctx.recordMetadata();
+    const lastOffset = meta ? BigInt(meta.offset) : null;
+    records.forEach((record, i) => {
+      const offset = lastOffset === null ? null : (lastOffset - BigInt(records.length - 1 - i)).toString();
+      this.decide(record, results![i]!, offset, meta?.partition ?? this.ctx.partition);
+    });
+  }
+
+  private decide(
+    record: StreamRecord<Buffer>,
+    result: DspBatchItemResult,
+    offset: string | null,
+    partition: number,
+  ): void {
+    const v = result.verification as DuisVerification;
+    const receivedAt = record.timestamp;
+    const sniffed = sniffRequestId(record.value);
+    const requestId = v.requestId ?? sniffed?.requestId ?? "";
+    const base = {
+      requestId,
+      userId: sniffed?.userId ?? "",
+      deviceId: sniffed?.deviceId ?? record.key ?? "",
+      srv: v.srv ?? "",
+      receivedAt,
+      smetsGeneration: "SMETS2" as SmetsGeneration,
+      deviceType: null,
+      supplierMpid: null,
+      cosParty: null,
+      raw: null,
+      countersigned: null,
+    };
+    if (!v.request || !v.signer) {
+      // A gate failed, another SRV, or the worker crashed on this item: decided here.
+      const outcome: DspOutcomeId =
+        v.checkId ?? (v.code === "ECOS_SRV_UNSUPPORTED" ? "srv-unsupported" : "worker-failed");
+      this.writer.write({ ...base, failure: { outcome, message: v.message ?? "request refused" } });
+      return;
+    }
+    const req = v.request;
+    const userId = normaliseEui64(req.businessOriginatorId) ?? req.businessOriginatorId;
+    const deviceId = normaliseEui64(req.businessTargetId) ?? req.businessTargetId;
+    // Replay guard: only an authenticated request (the gates passed) claims its RequestID, so nobody
+    // can burn another User's RequestID with a forged request.
+    const claimKey = requestId.toUpperCase();
+    const claim = this.requestIds.get(claimKey);
+    if (claim && offset !== null && claim.partition === partition && claim.offset === offset) {
+      this.redeliveries++; // the same Kafka record again: already answered, not processed twice
+      return;
+    }
+    const failures: TopologyFailure[] = (v.failures ?? []).map((f) => ({
+      checkId: f.checkId,
+      message: f.message,
+    }));
+    if (claim)
+      failures.push({
+        checkId: "replay",
+        message: `RequestID ${requestId} was already received at ${new Date(claim.receivedAt).toISOString()}`,
+      });
+    else this.requestIds.put(claimKey, { partition, offset: offset ?? "-1", receivedAt });
+    failures.push(...userChecks(req, this.opts.users, this.policy));
+    const device = this.inventory.device(deviceId);
+    failures.push(...deviceChecks(req, device, this.policy));
+    if (result.countersignError && !failures.length)
+      failures.push({ checkId: "cert-valid", message: `countersigning failed: ${result.countersignError}` });
+    const first = firstFailure(failures);
+    const dev = device
+      ? {
+          smetsGeneration: device.smetsGeneration,
+          deviceType: device.deviceType,
+          cosParty: cosPartyOf(device),
+        }
+      : null;
+    const decided = {
+      ...base,
+      userId,
+      deviceId,
+      srv: "6.23",
+      smetsGeneration: dev?.smetsGeneration ?? "SMETS2",
+    };
+    if (first && checkRank(first.checkId) < REGISTRATION_RANK) {
+      this.writer.write({
+        ...decided,
+        deviceType: dev?.deviceType ?? null,
+        failure: { outcome: first.checkId, message: first.message },
+      });
+      return;
+    }
+    const pending: PendingDecision = {
+      v: 1,
+      requestId,
+      userId,
+      deviceId,
+      receivedAt,
+      importMpxn: req.importMpxn,
+      switchDay: switchDate(req, receivedAt),
+      signer: v.signer,
+      failures,
+      device: dev,
+      raw: record.value.toString("base64"),
+      countersigned: result.countersigned ? Buffer.from(result.countersigned).toString("base64") : null,
+    };
+    this.ctx.forward({ key: req.importMpxn, value: pending, timestamp: receivedAt }, "by-mpxn-sink");
+  }
+}
+
+function crashed(message: string): DspBatchItemResult {
+  return { verification: { ok: false, code: "ECOS_WORKER_FAILED", message }, countersigned: null };
+}
+
+/** Stage 2: Registration Data as of the switch date, then the first failure of all checks. */
+export class DspDecideProcessor implements Processor<PendingDecision, unknown> {
+  private registration!: RegistrationTable;
+  private writer!: DecisionWriter;
+  constructor(private readonly opts: DspValidateOptions) {}
+
+  init(ctx: ProcessorContext<unknown>): void {
+    this.registration = new RegistrationTable(
+      ctx.getStateStore<RegistrationHistory>(DSP_STORES.registration),
+    );
+    this.writer = new DecisionWriter(
+      ctx,
+      this.opts,
+      this.opts.responseCodes ?? DEFAULT_RESPONSE_CODES,
+      "decide",
+    );
+  }
+
+  process(record: StreamRecord<PendingDecision>): void {
+    const p = record.value;
+    const reg = registrationChecks(
+      { importMpxn: p.importMpxn, businessOriginatorId: p.userId },
+      p.signer,
+      this.registration.history(p.importMpxn),
+      p.switchDay,
+      this.opts.users,
+    );
+    const first = firstFailure<{ checkId: DspCheckId; message: string }>([...p.failures, ...reg.failures]);
+    this.writer.write({
+      requestId: p.requestId,
+      userId: p.userId,
+      deviceId: p.deviceId,
+      srv: "6.23",
+      receivedAt: p.receivedAt,
+      smetsGeneration: p.device?.smetsGeneration ?? "SMETS2",
+      deviceType: p.device?.deviceType ?? null,
+      supplierMpid: reg.registeredMpid,
+      failure: first ? { outcome: first.checkId, message: first.message } : null,
+      cosParty: p.device?.cosParty ?? null,
+      raw: Buffer.from(p.raw, "base64"),
+      countersigned: p.countersigned ? Buffer.from(p.countersigned, "base64") : null,
+    });
+  }
+}
+
+class InventoryTableProcessor implements Processor<DeviceSnapshot, never> {
+  private table!: InventoryTable;
+  init(ctx: ProcessorContext<never>): void {
+    this.table = new InventoryTable(ctx.getStateStore<DeviceSnapshot>(DSP_STORES.inventory));
+  }
+  process(record: StreamRecord<DeviceSnapshot>): void {
+    this.table.apply(record.value);
+  }
+}
+
+class RegistrationTableProcessor implements Processor<SupplierRegistration, never> {
+  private table!: RegistrationTable;
+  init(ctx: ProcessorContext<never>): void {
+    this.table = new RegistrationTable(ctx.getStateStore<RegistrationHistory>(DSP_STORES.registration));
+  }
+  process(record: StreamRecord<SupplierRegistration>): void {
+    this.table.apply(record.value);
+  }
+}
+
+/** The dsp-validate topology (both drivers run it). */
+export function buildDspValidateTopology(opts: DspValidateOptions): Topology {
+  const t = dspTopics(opts.topicPrefix);
+  const sd = opts.serdes;
+  const backend = opts.backend ?? "memory";
+  const pendingSerde = jsonSerde<PendingDecision>("json:dsp-pending");
+  const b = new TopologyBuilder()
+    .addSource("requests", { topics: [t.requests], valueSerde: BytesSerde })
+    .addSource("inventory", { topics: [t.inventory], valueSerde: sd.inventory })
+    .addProcessor("dsp-verify", () => new DspVerifyProcessor(opts), "requests")
+    .addProcessor("inventory-table", () => new InventoryTableProcessor(), "inventory")
+    .addStateStore(
+      { name: DSP_STORES.inventory, valueSerde: jsonSerde<DeviceSnapshot>(), backend },
+      "dsp-verify",
+      "inventory-table",
+    )
+    .addStateStore(
+      { name: DSP_STORES.requestIds, valueSerde: jsonSerde<RequestIdClaim>(), backend },
+      "dsp-verify",
+    )
+    .addInternalTopic(BY_MPXN_TOPIC)
+    .addSink("by-mpxn-sink", { topic: BY_MPXN_TOPIC, valueSerde: pendingSerde }, "dsp-verify")
+    .addSource("pending", { topics: [BY_MPXN_TOPIC], valueSerde: pendingSerde })
+    .addSource("registration", { topics: [t.registration], valueSerde: sd.registration })
+    .addProcessor("dsp-decide", () => new DspDecideProcessor(opts), "pending")
+    .addProcessor("registration-table", () => new RegistrationTableProcessor(), "registration")
+    .addStateStore(
+      { name: DSP_STORES.registration, valueSerde: jsonSerde<RegistrationHistory>(), backend },
+      "dsp-decide",
+      "registration-table",
+    );
+
+  for (const stage of ["verify", "decide"] as const) {
+    const parent = `dsp-${stage}`;
+    b.addSink(`${stage}-responses-sink`, { topic: t.responses, valueSerde: sd.response }, parent)
+      .addSink(`${stage}-stages-sink`, { topic: t.stages, valueSerde: sd.stage }, parent)
+      .addSink(`${stage}-anomaly-sink`, { topic: t.anomaly, valueSerde: sd.envelope }, parent)
+      .addSink(`${stage}-ecos-sink`, { topic: t.ecosParty, valueSerde: sd.envelope }, parent)
+      .addSink(`${stage}-tcos-sink`, { topic: t.tcosParty, valueSerde: sd.envelope }, parent);
+  }
+  return b.build();
+}
