@@ -140,8 +140,9 @@ function mpxn(source: string, row: Row<string>, column: string): string {
 }
 
 function mpid(source: string, row: Row<string>, column: string, v: string): string {
-  if (!/^[A-Z0-9]{4}$/.test(v))
-    fail(source, row.line, column, `"${v}" is not an MPID (four capitals or digits)`);
+  // Electricity supplier MPIDs have 4 characters, gas supplier ids 3 (seed 001: "ACEE ACG").
+  if (!/^[A-Z0-9]{3,4}$/.test(v))
+    fail(source, row.line, column, `"${v}" is not an MPID (3 or 4 capitals or digits)`);
   return v;
 }
 
