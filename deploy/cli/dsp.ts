@@ -213,7 +213,7 @@ export function registerDspCommands(program: Command, io: DspCommandIo = {}): Co
           if (opts.url) {
             const res = await fetch(opts.url, {
               method: "POST",
-              body: bytes,
+              body: new Uint8Array(bytes),
               headers: { "content-type": "application/xml" },
             });
             const body = await res.text();

@@ -15,7 +15,11 @@ describe("HTTP ingest", () => {
   afterAll(() => srv.close());
 
   const post = (body: Buffer | string) =>
-    fetch(srv.url, { method: "POST", body, headers: { "content-type": "application/xml" } });
+    fetch(srv.url, {
+      method: "POST",
+      body: typeof body === "string" ? body : new Uint8Array(body),
+      headers: { "content-type": "application/xml" },
+    });
 
   test("a request is acknowledged (I99) once durable, keyed by its target device, stamped with receipt", async () => {
     const bytes = signed623({}, 77);
@@ -87,7 +91,10 @@ describe("ecos load / submit", () => {
       const f = path.join(dir, "r.xml");
       fs.writeFileSync(f, signed623({}, 79));
       const [line] = await run(["submit", f, "--url", srv.url]);
-      expect(JSON.parse(line!)).toMatchObject({ status: 200, requestId: expect.stringMatching(/:79$/) });
+      expect(JSON.parse(line!) as unknown).toMatchObject({
+        status: 200,
+        requestId: expect.stringMatching(/:79$/),
+      });
       expect(log.records).toHaveLength(1);
     } finally {
       await srv.close();
