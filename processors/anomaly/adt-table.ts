@@ -34,6 +34,35 @@ export interface AdtHistory {
   readonly versions: readonly AdtVersion[];
 }
 
+/**
+ * Identical threshold lists are shared: most of every table is the same zero defaults, and a table
+ * per User ID would otherwise cost ~10 KB of heap. Bounded, so hostile variety cannot grow it forever.
+ */
+const interned = new Map<string, readonly AdtThreshold[]>();
+const MAX_INTERNED = 50_000;
+
+export function internThresholds(list: readonly AdtThreshold[]): readonly AdtThreshold[] {
+  let key = "";
+  for (const t of list) key += `${t.periodMinutes},${t.adt},${t.warningThreshold},${t.origin};`;
+  const shared = interned.get(key);
+  if (shared) return shared;
+  const frozen = Object.freeze(list.map((t) => Object.freeze({ ...t })));
+  if (interned.size < MAX_INTERNED) interned.set(key, frozen);
+  return frozen;
+}
+
+/** Shares the threshold lists of a history decoded from the changelog (see internThresholds). */
+export function internHistory(h: AdtHistory): AdtHistory {
+  return {
+    ...h,
+    versions: h.versions.map((v) => {
+      const thresholds: Record<string, readonly AdtThreshold[]> = {};
+      for (const [srv, list] of Object.entries(v.thresholds)) thresholds[srv] = internThresholds(list);
+      return { ...v, thresholds };
+    }),
+  };
+}
+
 export function versionFromEntries(
   entries: readonly AdtEntry[],
   meta: { sequenceNumber: number | null; submissionId: string | null; effectiveFrom: number },
@@ -48,8 +77,11 @@ export function versionFromEntries(
     };
     (thresholds[e.srv] ??= []).push(t);
   }
-  for (const list of Object.values(thresholds)) list.sort((a, b) => a.periodMinutes - b.periodMinutes);
-  return { ...meta, thresholds };
+  const shared: Record<string, readonly AdtThreshold[]> = {};
+  for (const [srv, list] of Object.entries(thresholds)) {
+    shared[srv] = internThresholds(list.sort((a, b) => a.periodMinutes - b.periodMinutes));
+  }
+  return { ...meta, thresholds: shared };
 }
 
 /** The version's table as flat entries, ordered by SRV and period. */

@@ -80,7 +80,8 @@ export function anomalyConfig(overrides: Partial<AnomalyConfig> = {}): Readonly<
   intIn("maxRows", base.maxRows, 1, 1_000_000);
   intIn("maxThreshold", base.maxThreshold, 0, 0xffffffff);
   intIn("maxAdtVersions", base.maxAdtVersions, 1, 1000);
-  intIn("dedupRetentionMinutes", base.dedupRetentionMinutes, 0, 10 * 44_640);
+  // Shorter than the longest window, a request still inside a window would be "too old" to count.
+  intIn("dedupRetentionMinutes", base.dedupRetentionMinutes, base.maxPeriodMinutes, 10 * 44_640);
   for (const srv of base.knownSrvs)
     if (!SRV_PATTERN.test(srv)) throw invalid("knownSrvs", `has a malformed SRV "${srv}"`);
   const known = new Set(base.knownSrvs);

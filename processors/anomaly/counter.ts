@@ -2,16 +2,17 @@
  * What the DSP and the ECoS Party share: remembering counted request ids (so a redelivered copy is
  * never counted twice) and counting a request into the windows of its (User ID, SRV).
  */
+import type { Serde } from "../runtime/serde";
 import type { KeyValueStore } from "../runtime/stores";
 import type { AdtThreshold } from "./adt-table";
-import { addRequest, countAt, newRing, type WindowRing, type WindowSet } from "./window";
+import { addAt, bucketIndex, newRing, slideTo, type WindowRing, type WindowSet } from "./window";
 
 const MINUTE = 60_000;
 
 export type Remembered = "new" | "duplicate" | "too-old";
 
 /**
- * Request ids counted within the retention (store key `<userId>|<requestId>`, value receipt time).
+ * Request ids counted within the retention (store key: see `keyOf`; value: receipt time, epoch ms).
  *
  * Why a store of ids and not idempotence by design: the count is a sum, and a sum cannot tell a
  * redelivered copy from a new request with the same content; DUIS RequestIDs carry a counter, but its
@@ -48,10 +49,20 @@ export class RequestDeduplicator {
     keys.push(key);
   }
 
+  /**
+   * The store key of a request: its RequestID when that begins with the User ID and a colon (the DUIS
+   * form, BusinessOriginatorID first), else `<userId>|<requestId>`; the two forms cannot collide.
+   */
+  static keyOf(userId: string, requestId: string): string {
+    return requestId.startsWith(userId) && requestId.charCodeAt(userId.length) === 58
+      ? requestId
+      : `${userId}|${requestId}`;
+  }
+
   /** Remembers a request id; says whether it is new, a copy already counted, or too old to count. */
   remember(userId: string, requestId: string, receivedAt: number): Remembered {
     if (Math.floor(receivedAt / MINUTE) < this.cutoffMinute) return "too-old";
-    const key = `${userId}|${requestId}`;
+    const key = RequestDeduplicator.keyOf(userId, requestId);
     if (this.store.get(key) !== undefined) return "duplicate";
     this.store.put(key, receivedAt);
     this.index(key, receivedAt);
@@ -74,6 +85,21 @@ export class RequestDeduplicator {
     }
   }
 }
+
+/**
+ * Epoch milliseconds as a signed 64-bit big-endian integer (the encoding of Int64Serde, without a
+ * BigInt per value: one is written for every counted request).
+ */
+export const epochMillisSerde: Serde<number> = {
+  name: "int64:epoch-millis",
+  serialize: (_topic, value) => {
+    const b = Buffer.allocUnsafe(8);
+    b.writeInt32BE(Math.floor(value / 0x1_0000_0000), 0);
+    b.writeUInt32BE(value >>> 0, 4);
+    return b;
+  },
+  deserialize: (_topic, data) => data.readInt32BE(0) * 0x1_0000_0000 + data.readUInt32BE(4),
+};
 
 /** The outcome of counting one request into one window. */
 export interface WindowCheck {
@@ -110,9 +136,8 @@ export function countAndCheck(
   if (!sameRings(rings, thresholds, bucketsPerWindow)) {
     rings = thresholds.map(
       (t) =>
-        set.rings.find(
-          (r) => r.periodMinutes === t.periodMinutes && r.counts.length === bucketsPerWindow + 1,
-        ) ?? newRing(t.periodMinutes, bucketsPerWindow),
+        set.rings.find((r) => r.periodMinutes === t.periodMinutes && r.buckets === bucketsPerWindow) ??
+        newRing(t.periodMinutes, bucketsPerWindow),
     );
     set.rings = rings;
   }
@@ -120,9 +145,10 @@ export function countAndCheck(
   for (let k = 0; k < thresholds.length; k++) {
     const t = thresholds[k] as AdtThreshold;
     const ring = rings[k] as WindowRing;
-    if (countAt(ring, receivedAt) <= t.warningThreshold) ring.warned = false;
-    if (count) addRequest(ring, receivedAt);
-    const n = count ? ring.total : countAt(ring, receivedAt) + 1;
+    const index = bucketIndex(receivedAt, ring.periodMinutes, ring.buckets);
+    slideTo(ring, index);
+    if (ring.total <= t.warningThreshold) ring.warned = false;
+    const n = count && addAt(ring, index) ? ring.total : ring.total + 1;
     const breached = n > t.adt;
     let warning = false;
     if (n > t.warningThreshold) {
@@ -152,7 +178,7 @@ function sameRings(
   if (rings.length !== thresholds.length) return false;
   for (let k = 0; k < rings.length; k++) {
     const r = rings[k] as WindowRing;
-    if (r.periodMinutes !== (thresholds[k] as AdtThreshold).periodMinutes || r.counts.length !== buckets + 1)
+    if (r.periodMinutes !== (thresholds[k] as AdtThreshold).periodMinutes || r.buckets !== buckets)
       return false;
   }
   return true;

@@ -15,7 +15,14 @@ import { createHash } from "node:crypto";
 import type { Processor, ProcessorContext, StreamRecord } from "../runtime/api";
 import { EcosError } from "../runtime/errors";
 import type { KeyValueStore } from "../runtime/stores";
-import { adtVersionAt, applyAdtFile, entriesOf, type AdtHistory, type AdtThreshold } from "./adt-table";
+import {
+  adtVersionAt,
+  applyAdtFile,
+  entriesOf,
+  type AdtHistory,
+  type AdtThreshold,
+  type AdtVersion,
+} from "./adt-table";
 import type { AnomalyConfig } from "./config";
 import { RequestDeduplicator, countAndCheck, windowKey, type WindowCheck } from "./counter";
 import type {
@@ -137,6 +144,7 @@ class RequestChecker {
   readonly tables: KeyValueStore<AdtHistory>;
   readonly windows: KeyValueStore<WindowSet>;
   readonly dedup: RequestDeduplicator;
+  private readonly selected = new WeakMap<AdtVersion, Map<string, readonly AdtThreshold[]>>();
   constructor(
     context: ProcessorContext<unknown>,
     stores: AnomalyStoreNames,
@@ -151,13 +159,30 @@ class RequestChecker {
     );
   }
 
+  /**
+   * The thresholds this party applies to an SRV under a version, selected once per (version, SRV):
+   * a version object is immutable and, in memory, the store hands out the same object every time.
+   */
+  private thresholdsOf(version: AdtVersion, srv: string): readonly AdtThreshold[] {
+    let bySrv = this.selected.get(version);
+    if (!bySrv) this.selected.set(version, (bySrv = new Map()));
+    let list = bySrv.get(srv);
+    if (list === undefined) {
+      const all = Object.prototype.hasOwnProperty.call(version.thresholds, srv)
+        ? version.thresholds[srv]
+        : undefined;
+      list = all ? this.select(all) : [];
+      bySrv.set(srv, list);
+    }
+    return list;
+  }
+
   /** "no-threshold": nothing to count for this SRV (pass it); "duplicate": a copy already counted (drop it). */
   check(record: StreamRecord<ServiceRequestEnvelope>): Checked | "no-threshold" | "duplicate" {
     const r = record.value;
     keyedByUser(record, "request");
     const version = adtVersionAt(this.tables.get(r.userId), r.receivedAt, this.config);
-    const all = version.thresholds[r.srv];
-    const thresholds = all ? this.select(all) : [];
+    const thresholds = this.thresholdsOf(version, r.srv);
     if (thresholds.length === 0) return "no-threshold";
     const seen = this.dedup.remember(r.userId, r.requestId, r.receivedAt);
     if (seen === "duplicate") return "duplicate";

@@ -5,7 +5,7 @@
 import { adtVersionAt, entriesOf, type AdtHistory } from "./adt-table";
 import type { AnomalyConfig } from "./config";
 import type { AdtEntry } from "./records";
-import { countAt, type WindowSet } from "./window";
+import { copyRing, countAt, type WindowSet } from "./window";
 
 export interface AdtStatusEntry extends AdtEntry {
   /** Requests counted in the window ending at `at`; 0 when nothing was counted yet. */
@@ -37,7 +37,7 @@ export function adtStatus(
   const version = adtVersionAt(history, at, config);
   const entries = entriesOf(version).map((e) => {
     const ring = windows.get(e.srv)?.rings.find((r) => r.periodMinutes === e.periodMinutes);
-    const count = ring ? countAt({ ...ring, counts: ring.counts.slice() }, at) : 0;
+    const count = ring ? countAt(copyRing(ring), at) : 0;
     return { ...e, count };
   });
   return {

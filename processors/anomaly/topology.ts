@@ -15,10 +15,11 @@
  * partition (one sub-topology, co-partitioned sources).
  */
 import type { Serde } from "../runtime/serde";
-import { Int64Serde, jsonSerde } from "../runtime/serde";
+import { jsonSerde } from "../runtime/serde";
 import { TopologyBuilder, type StoreBackendKind, type Topology } from "../runtime/topology";
-import type { AdtHistory } from "./adt-table";
+import { internHistory, type AdtHistory } from "./adt-table";
 import type { AnomalyConfig } from "./config";
+import { epochMillisSerde } from "./counter";
 import {
   AdtFileLoader,
   DspAnomalyProcessor,
@@ -61,7 +62,14 @@ export const quarantineStoreSerde: Serde<QuarantinedRequest> = {
   },
 };
 
-export const adtHistorySerde: Serde<AdtHistory> = jsonSerde<AdtHistory>("json:AdtHistory");
+const adtHistoryJson = jsonSerde<AdtHistory>("json:AdtHistory");
+
+/** JSON, with the decoded threshold lists shared (internHistory) as freshly loaded ones are. */
+export const adtHistorySerde: Serde<AdtHistory> = {
+  name: adtHistoryJson.name,
+  serialize: adtHistoryJson.serialize,
+  deserialize: (topic, data) => internHistory(adtHistoryJson.deserialize(topic, data) as AdtHistory),
+};
 
 export interface StoreBackends {
   /** ADT tables, windows and quarantine (default memory). */
@@ -119,7 +127,11 @@ export function addDspAnomalyDetection(b: TopologyBuilder, w: DspAnomalyWiring):
   b.addStateStore({ name: s.adtTables, valueSerde: adtHistorySerde, backend: state }, loader, check)
     .addStateStore({ name: s.windows, valueSerde: windowSetSerde, backend: state }, check)
     .addStateStore(
-      { name: s.countedRequests, valueSerde: Int64Serde, backend: w.backends?.countedRequests ?? "memory" },
+      {
+        name: s.countedRequests,
+        valueSerde: epochMillisSerde,
+        backend: w.backends?.countedRequests ?? "memory",
+      },
       check,
     )
     .addStateStore({ name: s.quarantine, valueSerde: quarantineStoreSerde, backend: state }, check, exit);
@@ -171,7 +183,11 @@ export function addEcosPartyAnomalyDetection(
   b.addStateStore({ name: s.adtTables, valueSerde: adtHistorySerde, backend: state }, loader, check)
     .addStateStore({ name: s.windows, valueSerde: windowSetSerde, backend: state }, check)
     .addStateStore(
-      { name: s.countedRequests, valueSerde: Int64Serde, backend: w.backends?.countedRequests ?? "memory" },
+      {
+        name: s.countedRequests,
+        valueSerde: epochMillisSerde,
+        backend: w.backends?.countedRequests ?? "memory",
+      },
       check,
     );
   return out;

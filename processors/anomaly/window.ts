@@ -1,12 +1,16 @@
 /**
  * Sliding-window counts, exact to a bucket.
  *
- * A window of P minutes is a ring of N+1 buckets of P/N each (N = `bucketsPerWindow`). Bucket k holds
- * the requests received in [k·P/N, (k+1)·P/N). The count at time t is the sum of the N+1 buckets
- * ending with t's bucket, so it covers every request received in the last P minutes and, at most, the
+ * A window of P minutes is made of buckets of P/N each (N = `bucketsPerWindow`). Bucket k holds the
+ * requests received in [k·P/N, (k+1)·P/N). The count at time t is the sum of the N+1 buckets ending
+ * with t's bucket, so it covers every request received in the last P minutes and, at most, the
  * requests of one more bucket before that: a request received at t0 is counted until the end of the
  * bucket holding t0 + P — for at least P and less than P + P/N. Over-counting by less than one bucket
  * (rather than under-counting) is the safe side for a threshold meant to stop floods.
+ *
+ * Only non-empty buckets are kept (absolute index and count, oldest first), so a window costs memory
+ * in proportion to the buckets its traffic actually uses — at most N+1 — and serialising it for the
+ * changelog never scans empty ones.
  *
  * Bucket indices are computed as floor(t·N / P) in exact integer arithmetic (t·N < 2^53 for any
  * epoch millisecond before the year 2100 with N ≤ 1440), so no bucket boundary drifts.
@@ -15,14 +19,18 @@ import type { Serde } from "../runtime/serde";
 
 export interface WindowRing {
   readonly periodMinutes: number;
+  /** N: the window is N+1 buckets of periodMinutes/N. */
+  readonly buckets: number;
   /** Absolute index of the newest bucket; -1 before the first request. */
   head: number;
-  /** Requests currently in the window (the sum of `counts`). */
+  /** Requests currently in the window (the sum of `cnt`). */
   total: number;
   /** A warning was raised and the count has not been at or below the Warning Threshold since. */
   warned: boolean;
-  /** N+1 bucket counts; absolute bucket k lives in slot k mod (N+1). */
-  readonly counts: Uint32Array;
+  /** Absolute indices of the non-empty buckets, ascending, all within [head - N, head]. */
+  idx: number[];
+  /** Request count of each bucket in `idx`. */
+  cnt: number[];
 }
 
 /** The store value: every window of one (User ID, SRV), one ring per Time Period Applicable. */
@@ -31,7 +39,7 @@ export interface WindowSet {
 }
 
 export function newRing(periodMinutes: number, bucketsPerWindow: number): WindowRing {
-  return { periodMinutes, head: -1, total: 0, warned: false, counts: new Uint32Array(bucketsPerWindow + 1) };
+  return { periodMinutes, buckets: bucketsPerWindow, head: -1, total: 0, warned: false, idx: [], cnt: [] };
 }
 
 /** floor(t·N / P) with P in ms, exactly. */
@@ -47,21 +55,21 @@ export function bucketStart(k: number, periodMinutes: number, buckets: number): 
   return Math.ceil((k * periodMinutes * 60_000) / buckets);
 }
 
-/** Moves the ring's newest bucket forward to `index`, emptying the buckets that fall out. */
-function slideTo(ring: WindowRing, index: number): void {
+/** Moves the newest bucket forward to `index`, dropping the buckets that fall out of the window. */
+export function slideTo(ring: WindowRing, index: number): void {
   if (index <= ring.head) return;
-  const len = ring.counts.length;
-  if (ring.head < 0 || index - ring.head >= len) {
-    ring.counts.fill(0);
-    ring.total = 0;
-  } else {
-    for (let k = ring.head + 1; k <= index; k++) {
-      const slot = k % len;
-      ring.total -= ring.counts[slot] as number;
-      ring.counts[slot] = 0;
-    }
-  }
   ring.head = index;
+  const oldest = index - ring.buckets;
+  const idx = ring.idx;
+  let drop = 0;
+  while (drop < idx.length && (idx[drop] as number) < oldest) {
+    ring.total -= ring.cnt[drop] as number;
+    drop++;
+  }
+  if (drop > 0) {
+    idx.splice(0, drop);
+    ring.cnt.splice(0, drop);
+  }
 }
 
 /**
@@ -69,85 +77,155 @@ function slideTo(ring: WindowRing, index: number): void {
  * the ring (a late request is checked against the newest window, never an older one).
  */
 export function countAt(ring: WindowRing, t: number): number {
-  const len = ring.counts.length;
-  slideTo(ring, bucketIndex(t, ring.periodMinutes, len - 1));
+  slideTo(ring, bucketIndex(t, ring.periodMinutes, ring.buckets));
   return ring.total;
 }
 
 /**
  * Counts one request received at `t`. Returns false (and counts nothing) when `t` falls before the
- * oldest bucket of the ring: the request could not be inside any window the ring still answers for.
+ * oldest bucket of the window: the request could not be inside any window the ring answers for.
  */
 export function addRequest(ring: WindowRing, t: number): boolean {
-  const len = ring.counts.length;
-  const index = bucketIndex(t, ring.periodMinutes, len - 1);
+  const index = bucketIndex(t, ring.periodMinutes, ring.buckets);
   slideTo(ring, index);
-  if (index <= ring.head - len) return false;
-  const slot = index % len;
-  ring.counts[slot] = (ring.counts[slot] as number) + 1;
+  return addAt(ring, index);
+}
+
+/** Counts one request into absolute bucket `index` of a ring already slid to at least `index`. */
+export function addAt(ring: WindowRing, index: number): boolean {
+  if (index < ring.head - ring.buckets) return false;
+  const { idx, cnt } = ring;
+  let k = idx.length - 1;
+  // Requests arrive in receipt order almost always: the newest bucket is the common case.
+  while (k >= 0 && (idx[k] as number) > index) k--;
+  if (k >= 0 && idx[k] === index) cnt[k] = (cnt[k] as number) + 1;
+  else if (k === idx.length - 1) {
+    idx.push(index);
+    cnt.push(1);
+  } else {
+    idx.splice(k + 1, 0, index);
+    cnt.splice(k + 1, 0, 1);
+  }
   ring.total++;
   return true;
 }
 
-const FORMAT_VERSION = 1;
+/** A copy that can be slid without touching the original (for read-only views). */
+export function copyRing(ring: WindowRing): WindowRing {
+  return { ...ring, idx: ring.idx.slice(), cnt: ring.cnt.slice() };
+}
+
+const FORMAT_VERSION = 3;
+
+/** Reused encoding space: serialize is synchronous, so one buffer serves every call. */
+let scratch = new Uint8Array(4096);
+
+function writeVarint(b: Uint8Array, o: number, n: number): number {
+  while (n >= 0x80) {
+    b[o++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  b[o++] = n;
+  return o;
+}
 
 /**
- * Compact binary changelog form of a WindowSet: only non-empty buckets are written, so an idle or
- * sparse window costs a few bytes. Layout (big-endian): u8 version, u16 rings; per ring: u32 period
- * minutes, u16 buckets+1, f64 head, u8 warned, u16 non-empty buckets, then (u16 slot, u32 count) each.
+ * Compact binary changelog form of a WindowSet, written at every commit for every window touched
+ * since the previous one (hence plain byte stores into one reused buffer). Layout: u8 version,
+ * u16 rings (big-endian); per ring: u32 period minutes, u16 N, u48 head+1 (0: no request yet),
+ * u8 warned, u16 non-empty buckets, then per bucket its index (the first as an offset from head-N,
+ * the others as the distance from the previous one) and its count, as unsigned LEB128 varints.
  */
 export const windowSetSerde: Serde<WindowSet> = {
   name: "binary:WindowSet",
   serialize(_topic, value) {
-    let size = 3;
-    for (const r of value.rings) {
-      size += 4 + 2 + 8 + 1 + 2;
-      for (const c of r.counts) if (c !== 0) size += 6;
-    }
-    const b = Buffer.allocUnsafe(size);
-    let o = b.writeUInt8(FORMAT_VERSION, 0);
-    o = b.writeUInt16BE(value.rings.length, o);
-    for (const r of value.rings) {
-      o = b.writeUInt32BE(r.periodMinutes, o);
-      o = b.writeUInt16BE(r.counts.length, o);
-      o = b.writeDoubleBE(r.head, o);
-      o = b.writeUInt8(r.warned ? 1 : 0, o);
-      const at = o;
-      o += 2;
-      let n = 0;
-      for (let s = 0; s < r.counts.length; s++) {
-        const c = r.counts[s] as number;
-        if (c === 0) continue;
-        o = b.writeUInt16BE(s, o);
-        o = b.writeUInt32BE(c, o);
-        n++;
+    const rings = value.rings;
+    let need = 3;
+    for (let k = 0; k < rings.length; k++) need += 16 + 12 * (rings[k] as WindowRing).idx.length;
+    if (scratch.length < need) scratch = new Uint8Array(Math.max(need, scratch.length * 2));
+    const b = scratch;
+    b[0] = FORMAT_VERSION;
+    b[1] = rings.length >>> 8;
+    b[2] = rings.length & 0xff;
+    let o = 3;
+    for (let k = 0; k < rings.length; k++) {
+      const r = rings[k] as WindowRing;
+      const p = r.periodMinutes;
+      b[o] = p >>> 24;
+      b[o + 1] = (p >>> 16) & 0xff;
+      b[o + 2] = (p >>> 8) & 0xff;
+      b[o + 3] = p & 0xff;
+      b[o + 4] = r.buckets >>> 8;
+      b[o + 5] = r.buckets & 0xff;
+      const h = r.head + 1;
+      const hi = Math.floor(h / 0x1_0000_0000);
+      const lo = h >>> 0;
+      b[o + 6] = hi >>> 8;
+      b[o + 7] = hi & 0xff;
+      b[o + 8] = lo >>> 24;
+      b[o + 9] = (lo >>> 16) & 0xff;
+      b[o + 10] = (lo >>> 8) & 0xff;
+      b[o + 11] = lo & 0xff;
+      b[o + 12] = r.warned ? 1 : 0;
+      const n = r.idx.length;
+      b[o + 13] = n >>> 8;
+      b[o + 14] = n & 0xff;
+      o += 15;
+      let prev = r.head - r.buckets;
+      for (let j = 0; j < n; j++) {
+        const i = r.idx[j] as number;
+        o = writeVarint(b, o, i - prev);
+        o = writeVarint(b, o, r.cnt[j] as number);
+        prev = i;
       }
-      b.writeUInt16BE(n, at);
     }
-    return b;
+    const out = Buffer.allocUnsafe(o);
+    out.set(b.subarray(0, o));
+    return out;
   },
   deserialize(_topic, data) {
-    if (data.readUInt8(0) !== FORMAT_VERSION)
-      throw new Error(`WindowSet: unknown format version ${data.readUInt8(0)}`);
-    const rings: WindowRing[] = [];
-    const count = data.readUInt16BE(1);
-    let o = 3;
-    for (let k = 0; k < count; k++) {
-      const periodMinutes = data.readUInt32BE(o);
-      const len = data.readUInt16BE(o + 4);
-      const head = data.readDoubleBE(o + 6);
-      const warned = data.readUInt8(o + 14) === 1;
-      const n = data.readUInt16BE(o + 15);
-      o += 17;
-      const counts = new Uint32Array(len);
-      let total = 0;
-      for (let j = 0; j < n; j++) {
-        const c = data.readUInt32BE(o + 2);
-        counts[data.readUInt16BE(o)] = c;
-        total += c;
-        o += 6;
+    let o = 0;
+    const need = (n: number): void => {
+      if (o + n > data.length) throw new Error("WindowSet: truncated");
+    };
+    const varint = (): number => {
+      let n = 0;
+      let scale = 1;
+      for (;;) {
+        need(1);
+        const byte = data[o++] as number;
+        n += (byte & 0x7f) * scale;
+        if (byte < 0x80) return n;
+        scale *= 0x80;
+        if (scale > 2 ** 49) throw new Error("WindowSet: varint too long");
       }
-      rings.push({ periodMinutes, head, total, warned, counts });
+    };
+    need(3);
+    if (data[0] !== FORMAT_VERSION) throw new Error(`WindowSet: unknown format version ${data[0]}`);
+    const count = data.readUInt16BE(1);
+    o = 3;
+    const rings: WindowRing[] = [];
+    for (let k = 0; k < count; k++) {
+      need(15);
+      const periodMinutes = data.readUInt32BE(o);
+      const buckets = data.readUInt16BE(o + 4);
+      const head = data.readUIntBE(o + 6, 6) - 1;
+      const warned = data[o + 12] === 1;
+      const n = data.readUInt16BE(o + 13);
+      o += 15;
+      const idx: number[] = [];
+      const cnt: number[] = [];
+      let total = 0;
+      let i = head - buckets;
+      for (let j = 0; j < n; j++) {
+        i += varint();
+        const c = varint();
+        if (i > head || c === 0) throw new Error(`WindowSet: bad bucket ${i} (count ${c}) for head ${head}`);
+        idx.push(i);
+        cnt.push(c);
+        total += c;
+      }
+      rings.push({ periodMinutes, buckets, head, total, warned, idx, cnt });
     }
     if (o !== data.length) throw new Error(`WindowSet: ${data.length - o} trailing bytes`);
     return { rings };
