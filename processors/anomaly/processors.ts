@@ -165,7 +165,7 @@ class RequestChecker {
    */
   private thresholdsOf(version: AdtVersion, srv: string): readonly AdtThreshold[] {
     let bySrv = this.selected.get(version);
-    if (!bySrv) this.selected.set(version, (bySrv = new Map()));
+    if (!bySrv) this.selected.set(version, (bySrv = new Map<string, readonly AdtThreshold[]>()));
     let list = bySrv.get(srv);
     if (list === undefined) {
       const all = Object.prototype.hasOwnProperty.call(version.thresholds, srv)

@@ -67,7 +67,7 @@ const adtHistoryJson = jsonSerde<AdtHistory>("json:AdtHistory");
 /** JSON, with the decoded threshold lists shared (internHistory) as freshly loaded ones are. */
 export const adtHistorySerde: Serde<AdtHistory> = {
   name: adtHistoryJson.name,
-  serialize: adtHistoryJson.serialize,
+  serialize: (topic, value) => adtHistoryJson.serialize(topic, value),
   deserialize: (topic, data) => internHistory(adtHistoryJson.deserialize(topic, data) as AdtHistory),
 };
 

@@ -32,7 +32,7 @@ async function inProcessHarness(): Promise<Harness> {
           headers: { ...r.headers },
         });
       }
-      reads.set(topic, acc as Array<HarnessRecord<unknown>>);
+      reads.set(topic, acc);
       if (acc.length < expected)
         throw new Error(`expected ${expected} records on ${topic}, found ${acc.length}`);
       return acc;
