@@ -5,6 +5,8 @@
 import { Command, InvalidArgumentError } from "commander";
 import { EcosError } from "../../processors/runtime/errors";
 import { loadConfig } from "../config/config";
+import { registerAdtCommands } from "./adt";
+import { registerDspCommands } from "./dsp";
 import { runDemo } from "./run";
 
 function positiveInt(value: string): number {
@@ -51,6 +53,9 @@ program
       await runDemo(config, { records: opts.records, devices: opts.devices, partitions: opts.partitions });
     },
   );
+
+registerDspCommands(program);
+registerAdtCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof EcosError) {
