@@ -184,7 +184,9 @@ class RequestChecker {
     const version = adtVersionAt(this.tables.get(r.userId), r.receivedAt, this.config);
     const thresholds = this.thresholdsOf(version, r.srv);
     if (thresholds.length === 0) return "no-threshold";
-    const seen = this.dedup.remember(r.userId, r.requestId, r.receivedAt);
+    const seen = this.config.rememberRequestIds
+      ? this.dedup.remember(r.userId, r.requestId, r.receivedAt)
+      : "new";
     if (seen === "duplicate") return "duplicate";
     const checks = countAndCheck(
       this.windows,

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { RELEASED_HEADER, quarantineRefFor } from "../../processors/anomaly/processors";
 import type { ExitQuarantineInstruction, ServiceRequestEnvelope } from "../../processors/anomaly/records";
 import { DSP_ANOMALY_STORES, anomalyTopics } from "../../processors/anomaly/topology";
+import type { WindowSet } from "../../processors/anomaly/window";
 import { DEAD_LETTER_HEADERS } from "../../processors/runtime/task";
 import { DEFAULT_DEAD_LETTER_TOPIC } from "../../processors/runtime/topics";
 import { duplicateIds } from "../helpers/invariants";
@@ -287,6 +288,17 @@ describe("DSP anomaly detection: redelivery and restoration", () => {
     expect({ stores: allStores(twice), passed, quarantined }).toEqual(expected);
     await once.driver.close();
     await twice.driver.close();
+  });
+
+  test("with rememberRequestIds off (an exactly-once producer), ids are not kept and a copy would count again", async () => {
+    const h = await anomalyHarness("dsp", { rememberRequestIds: false });
+    await h.submit(...files());
+    const r = request(USER_A, 1, T0);
+    await h.send(r, r);
+    expect(h.driver.storeEntries(DSP_ANOMALY_STORES.countedRequests)).toEqual([]);
+    const windows = h.driver.storeEntries<WindowSet>(DSP_ANOMALY_STORES.windows);
+    expect(windows.map(([, w]) => w.rings.map((x) => x.total))).toEqual([[2, 2]]);
+    await h.driver.close();
   });
 
   test.each(["memory", "lmdb"] as const)(
