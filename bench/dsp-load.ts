@@ -127,7 +127,7 @@ export function generateDspLoad(o: DspLoadOptions): DspLoad {
       importMpxn: mpanOf(kind === "device-known" ? 0 : d),
       ...(kind === "command-variant" ? { commandVariant: 2 } : {}),
     });
-    let bytes = kind === "xml" ? Buffer.from(xml.slice(0, 300)) : sign(xml);
+    let bytes = kind === "xml" ? Buffer.from(xml.slice(0, 900)) : sign(xml); // "xml": cut after the header, named but not well-formed
     if (kind === "signature")
       bytes = Buffer.from(
         bytes.toString("utf8").replace("<sr:SupplierFloorSeqNumber>0<", "<sr:SupplierFloorSeqNumber>9<"),

@@ -341,6 +341,9 @@ export function registerDspCommands(program: Command, io: DspCommandIo = {}): Co
           deadLetterTopic: cfg.deadLetterTopic,
           replicationFactor: cfg.replicationFactor,
           connectTimeoutMs: cfg.connectTimeoutMs,
+          // A request yields ~25 KB of outputs and the driver sends a transaction's outputs in one
+          // produce request, which must fit the broker's message.max.bytes (1 MB by default).
+          commitEveryRecords: 24,
         });
         await driver.start();
         out(JSON.stringify({ event: "validating", applicationId: cfg.applicationId }));
