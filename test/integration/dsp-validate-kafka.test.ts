@@ -35,7 +35,7 @@ function startApp(args: string[]): {
   let committedAll = 0;
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+  readline.createInterface({ input: child.stdout }).on("line", (line) => {
     const e = JSON.parse(line) as { event: string; records?: number; taskId?: string };
     if (e.event === "commit") committedAll += e.records ?? 0;
     if (e.event === "commit" && e.taskId?.startsWith("0_")) committed += e.records ?? 0;
