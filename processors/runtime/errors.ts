@@ -71,7 +71,8 @@ export const ERROR_CODES = {
   },
   ECOS_REFERENCE_DATA_INVALID: {
     retriable: false,
-    summary: "A Registration Data or inventory (or users) CSV line is invalid (file, line and column in the message)",
+    summary:
+      "A Registration Data or inventory (or users) CSV line is invalid (file, line and column in the message)",
   },
   ECOS_DSP_REJECTED: {
     retriable: false,
