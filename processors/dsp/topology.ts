@@ -19,7 +19,7 @@
  * ~30 million MPxNs, which a global table would copy into every instance, and the runtime has no
  * global tables; one extra hop costs milliseconds against a 35 s / 21 s Target Response Time.
  */
-import type { Processor, ProcessorContext, StreamRecord } from "../runtime/api";
+import type { Processor, ProcessorContext, RecordMetadata, StreamRecord } from "../runtime/api";
 import type { KeyValueStore } from "../runtime/stores";
 import { BytesSerde, jsonSerde, type Serde } from "../runtime/serde";
 import { TopologyBuilder, type StoreBackendKind, type Topology } from "../runtime/topology";
@@ -329,10 +329,14 @@ export class DspVerifyProcessor implements Processor<Buffer, unknown> {
   }
 
   process(record: StreamRecord<Buffer>): Promise<void> {
-    return this.processBatch([record]);
+    const meta = this.ctx.recordMetadata();
+    return this.processBatch([record], meta ? [meta] : []);
   }
 
-  async processBatch(records: ReadonlyArray<StreamRecord<Buffer>>): Promise<void> {
+  async processBatch(
+    records: ReadonlyArray<StreamRecord<Buffer>>,
+    metadata: ReadonlyArray<RecordMetadata>,
+  ): Promise<void> {
     const inputs = records.map((r) => ({ bytes: r.value, receivedAt: r.timestamp }));
     let results: DspBatchItemResult[] | null = null;
     // A crashed worker thread is retriable: try the run once more, then answer rather than stall.
@@ -343,13 +347,9 @@ export class DspVerifyProcessor implements Processor<Buffer, unknown> {
         if (attempt === 1) results = records.map(() => crashed((err as Error).message));
       }
     }
-    // In a processBatch run the records are consecutive offsets of one partition ending at the
-    // current metadata's offset. [runtime] per-record offsets in processBatch would make this exact.
-    const meta = this.ctx.recordMetadata();
-    const lastOffset = meta ? BigInt(meta.offset) : null;
     records.forEach((record, i) => {
-      const offset = lastOffset === null ? null : (lastOffset - BigInt(records.length - 1 - i)).toString();
-      this.decide(record, results![i]!, offset, meta?.partition ?? this.ctx.partition);
+      const meta = metadata[i];
+      this.decide(record, results![i]!, meta?.offset ?? null, meta?.partition ?? this.ctx.partition);
     });
   }
 

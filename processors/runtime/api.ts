@@ -66,7 +66,11 @@ export interface Processor<VIn, VOut = VIn> {
    * order; a record-level rejection is an output (e.g. a response code), not a thrown error. If it
    * throws, every record of the run is dead-lettered (or the task fails, per the failure handler).
    */
-  processBatch?(records: ReadonlyArray<StreamRecord<VIn>>): void | Promise<void>;
+  processBatch?(
+    records: ReadonlyArray<StreamRecord<VIn>>,
+    /** Where each record came from, index for index (records that failed to decode are not in the run). */
+    metadata: ReadonlyArray<RecordMetadata>,
+  ): void | Promise<void>;
   close?(): void | Promise<void>;
 }
 

@@ -63,6 +63,11 @@ export interface KafkaDriverOptions {
    * own transactions), so while one waits for its commit another computes.
    */
   readonly concurrentPartitions?: number;
+  /**
+   * Largest produce request within a transaction (default 512 KiB); a commit's outputs are sent in
+   * as many requests as needed, so no record batch exceeds the broker's message.max.bytes (1 MiB).
+   */
+  readonly maxRequestBytes?: number;
   /** Period of the wall-clock punctuation check (default 1000 ms). */
   readonly wallClockTickMs?: number;
   readonly sessionTimeoutMs?: number;
@@ -631,8 +636,8 @@ export class KafkaDriver {
     if (byTopic.size === 0 && !consumed) return;
     const tx = await s.producer.transaction();
     try {
-      if (byTopic.size > 0) {
-        await tx.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      for (const topicMessages of splitBySize(byTopic, this.opts.maxRequestBytes ?? 512 * 1024)) {
+        await tx.sendBatch({ topicMessages });
       }
       if (consumed) {
         await tx.sendOffsets({
@@ -701,6 +706,43 @@ export class KafkaDriver {
     this.tasks.clear();
     await this.admin?.disconnect().catch(() => {});
   }
+}
+
+/** Approximate bytes of a message on the wire (key, value, headers). */
+function messageBytes(m: Message): number {
+  let n = 64 + (m.key ? m.key.length : 0) + (m.value ? (m.value as Buffer).length : 0);
+  if (m.headers) for (const [k, v] of Object.entries(m.headers)) n += k.length + (v ? String(v).length : 0);
+  return n;
+}
+
+/** Splits a commit's messages into produce requests of at most `limit` bytes each (a single larger message goes alone). */
+export function splitBySize(
+  byTopic: ReadonlyMap<string, Message[]>,
+  limit: number,
+): Array<Array<{ topic: string; messages: Message[] }>> {
+  const requests: Array<Array<{ topic: string; messages: Message[] }>> = [];
+  let current: Array<{ topic: string; messages: Message[] }> = [];
+  let size = 0;
+  for (const [topic, messages] of byTopic) {
+    let slot: { topic: string; messages: Message[] } | undefined;
+    for (const m of messages) {
+      const b = messageBytes(m);
+      if (size > 0 && size + b > limit) {
+        requests.push(current);
+        current = [];
+        size = 0;
+        slot = undefined;
+      }
+      if (!slot) {
+        slot = { topic, messages: [] };
+        current.push(slot);
+      }
+      slot.messages.push(m);
+      size += b;
+    }
+  }
+  if (current.length > 0) requests.push(current);
+  return requests;
 }
 
 function decodeHeaders(h: IHeaders): Record<string, string> {

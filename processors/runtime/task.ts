@@ -267,8 +267,14 @@ export class StreamTask {
       const mark = this.outputs.length;
       const step = { stage: batcher.name };
       try {
-        await (batcher.processor.processBatch as (r: Array<StreamRecord<unknown>>) => void | Promise<void>)(
+        const run = batcher.processor.processBatch as (
+          records: Array<StreamRecord<unknown>>,
+          metadata: RecordMetadata[],
+        ) => void | Promise<void>;
+        await run.call(
+          batcher.processor,
           decoded.map((d) => d.record),
+          decoded.map((d) => ({ topic: d.rec.topic, partition: d.rec.partition, offset: d.rec.offset })),
         );
         const pending = this.drain(step as Step);
         if (pending) await pending;

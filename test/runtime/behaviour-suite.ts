@@ -287,6 +287,41 @@ export function behaviourSuite(
     expect(mine[0]?.headers[DEAD_LETTER_HEADERS.node]).toBe("doubler");
   });
 
+  test("outputs far larger than one produce request (12 MB in a commit) are all delivered", async () => {
+    const input = `${h.prefix}inflate.in`;
+    const output = `${h.prefix}inflate.out`;
+    const numbers = jsonSerde<number>();
+    const blobs = jsonSerde<string>();
+    const topology = new TopologyBuilder()
+      .addSource("in", { topics: [input], valueSerde: numbers })
+      .addProcessor(
+        "inflate",
+        () => {
+          let ctx: ProcessorContext<string>;
+          return {
+            init: (c: ProcessorContext<string>) => {
+              ctx = c;
+            },
+            process: (r: StreamRecord<number>) =>
+              ctx.forward({ key: r.key, value: `${r.value}:`.padEnd(25_000, "x"), timestamp: r.timestamp }),
+          };
+        },
+        "in",
+      )
+      .addSink("out", { topic: output, valueSerde: blobs }, "inflate")
+      .build();
+    await h.start(topology);
+    const values = Array.from({ length: 500 }, (_, i) => i);
+    await h.pipe(
+      input,
+      values.map((v) => ({ key: "one-key", value: v, timestamp: 1000 + v })),
+      numbers,
+    );
+    const out = await h.read(output, blobs, values.length);
+    expect(out.map((r) => Number(r.value.split(":")[0]))).toEqual(values);
+    expect(out.every((r) => r.value.length === 25_000)).toBe(true);
+  });
+
   test("stream-time punctuation fires on record time, not on arrival", async () => {
     const input = `${h.prefix}ticks.in`;
     const output = `${h.prefix}ticks.out`;

@@ -27,3 +27,39 @@ describe("partitioner", () => {
     expect(murmur2(Buffer.from(""))).toBe(275646681);
   });
 });
+
+describe("Kafka driver request splitting", () => {
+  test("a commit's messages are split into produce requests under the size limit, order kept", async () => {
+    const { splitBySize } = await import("../../processors/runtime/kafka-driver");
+    const big = (i: number) => ({ key: `k${i}`, value: Buffer.alloc(300_000, i) });
+    const byTopic = new Map([
+      ["a", [big(1), big(2), big(3)]],
+      ["b", [big(4), { key: "small", value: Buffer.from("x") }]],
+    ]);
+    const requests = splitBySize(byTopic, 512 * 1024);
+    // 300 KB messages: one per request (two would exceed 512 KiB); the small one rides with big(4).
+    expect(requests.map((r) => r.map((t) => [t.topic, t.messages.map((m) => m.key)]))).toEqual([
+      [["a", ["k1"]]],
+      [["a", ["k2"]]],
+      [["a", ["k3"]]],
+      [["b", ["k4", "small"]]],
+    ]);
+    const flat = splitBySize(
+      new Map([["t", Array.from({ length: 10 }, (_, i) => ({ key: String(i), value: Buffer.from("v") }))]]),
+      1 << 20,
+    );
+    expect(flat).toHaveLength(1);
+    expect(flat[0]?.[0]?.messages.map((m) => m.key)).toEqual([
+      "0",
+      "1",
+      "2",
+      "3",
+      "4",
+      "5",
+      "6",
+      "7",
+      "8",
+      "9",
+    ]);
+  });
+});
