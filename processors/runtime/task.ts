@@ -267,12 +267,8 @@ export class StreamTask {
       const mark = this.outputs.length;
       const step = { stage: batcher.name };
       try {
-        const run = batcher.processor.processBatch as (
-          records: Array<StreamRecord<unknown>>,
-          metadata: RecordMetadata[],
-        ) => void | Promise<void>;
-        await run.call(
-          batcher.processor,
+        // batchProcessorFor only returns processors that implement processBatch.
+        await batcher.processor.processBatch?.(
           decoded.map((d) => d.record),
           decoded.map((d) => ({ topic: d.rec.topic, partition: d.rec.partition, offset: d.rec.offset })),
         );
