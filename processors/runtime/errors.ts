@@ -86,6 +86,14 @@ export const ERROR_CODES = {
     retriable: true,
     summary: "A request could not be made durable in Kafka; the sender may retry",
   },
+  ECOS_GBCS_MALFORMED: {
+    retriable: false,
+    summary: "GBCS bytes (General-Signing APDU or CS02b payload) not in the exact form this product writes",
+  },
+  ECOS_COS_COUNTER_EXHAUSTED: {
+    retriable: false,
+    summary: "A device's CoS Party counter reached 2^64 - 1; no further pre-command can be signed for it",
+  },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
