@@ -51,7 +51,8 @@ export class RequestDeduplicator {
 
   /**
    * The store key of a request: its RequestID when that begins with the User ID and a colon (the DUIS
-   * form, BusinessOriginatorID first), else `<userId>|<requestId>`; the two forms cannot collide.
+   * form, BusinessOriginatorID first), else `<userId>|<requestId>`. The two forms cannot collide as
+   * long as User IDs hold no "|" (they are EUI-64s; the window store's keys rely on that too).
    */
   static keyOf(userId: string, requestId: string): string {
     return requestId.startsWith(userId) && requestId.charCodeAt(userId.length) === 58
