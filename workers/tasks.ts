@@ -11,7 +11,7 @@ import type { ErrorCode } from "../processors/runtime/errors";
 import type { EcdsaImplementationName } from "./crypto/ecdsa";
 import { ecdsaImplementation } from "./crypto/ecdsa";
 import type { ExecutionDatePolicy } from "./dsp/checks";
-import type { DuisVerification } from "./dsp/validate";
+import type { DspValidationContext, DuisVerification } from "./dsp/validate";
 import { validateDuisRequest } from "./dsp/validate";
 import type { SmkiSnapshot } from "./smki/snapshot";
 import { decodeSmkiSnapshot } from "./smki/snapshot";
@@ -54,18 +54,21 @@ function trustStoreFor(snapshot: SmkiSnapshot, implementation: EcdsaImplementati
   return store;
 }
 
-/** Runs the worker-side DSP checks on every request of a batch; one result per item, in order. */
-export function verifyDuisBatch(task: VerifyDuisBatchTask): DuisBatchResult[] {
+/** The validation context of a batch task on this thread (trust store, ECDSA, limits, policy). */
+export function batchValidationContext(task: VerifyDuisBatchTask): DspValidationContext {
   const implementation = task.implementation ?? "openssl";
-  const ecdsa = ecdsaImplementation(implementation);
-  const trust = trustStoreFor(task.smki, implementation);
-  const data = task.data instanceof Uint8Array ? task.data : new Uint8Array(task.data);
-  const ctx = {
-    trust,
-    ecdsa,
+  return {
+    trust: trustStoreFor(task.smki, implementation),
+    ecdsa: ecdsaImplementation(implementation),
     ...(task.xmlLimits ? { xmlLimits: task.xmlLimits } : {}),
     ...(task.executionDate ? { executionDate: task.executionDate } : {}),
   };
+}
+
+/** Runs the worker-side DSP checks on every request of a batch; one result per item, in order. */
+export function verifyDuisBatch(task: VerifyDuisBatchTask): DuisBatchResult[] {
+  const data = task.data instanceof Uint8Array ? task.data : new Uint8Array(task.data);
+  const ctx = batchValidationContext(task);
   return task.items.map((item): DuisBatchResult => {
     try {
       return validateDuisRequest(data.subarray(item.offset, item.offset + item.length), item.receivedAt, ctx);

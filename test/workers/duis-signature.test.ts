@@ -3,11 +3,13 @@ import { SignedXml } from "xml-crypto";
 import type { EcdsaP256 } from "../../workers/crypto/ecdsa";
 import { nobleEcdsa, opensslEcdsa } from "../../workers/crypto/ecdsa";
 import { TrustStore } from "../../workers/smki/trust";
-import { canonicalizeExclusive } from "../../workers/xml/c14n";
+import { canonicalizeDocument, canonicalizeExclusive } from "../../workers/xml/c14n";
 import { parseXml } from "../../workers/xml/parser";
 import {
+  canonicalDocument,
   countersignDuisDocument,
   readDuisSignature,
+  referenceOctets,
   signatureElements,
   signDuisDocument,
   verifyDuisSignature,
@@ -135,6 +137,54 @@ describe("DUIS XML signature", () => {
     const tampered2 = Buffer.from(t.replace("<ds:KeyInfo>", "<ds:KeyInfo> "), "latin1");
     expect(verify(tampered2, opensslEcdsa, 1).ok).toBe(false);
     expect(() => signDuisDocument(userSigned, parseXml(userSigned), dsp)).toThrow(/already signed/);
+  });
+
+  test("one canonical pass serves every signature's digest and the countersignature", () => {
+    const userSigned = sign(unsigned623());
+    const dsp = cast().dspXmlSign.signingKey(opensslEcdsa);
+    const counter = countersignDuisDocument(userSigned, parseXml(userSigned), dsp);
+    const doc = parseXml(counter);
+    const c = canonicalDocument(doc);
+    expect(c.signatures).toHaveLength(2);
+    expect(c.segments).toHaveLength(5);
+    expect(c.segments.join("")).toBe(canonicalizeDocument(doc));
+    expect(c.segments[0]! + c.segments[2]! + c.segments[4]!).toBe(referenceOctets(doc, 0));
+    expect(c.segments.slice(0, 4).join("") + c.segments[4]!).toBe(canonicalizeDocument(doc));
+    expect(c.segments.slice(0, 3).join("") + c.segments[4]!).toBe(referenceOctets(doc, 1));
+    const trust = trustStore();
+    for (const index of [0, 1]) {
+      const viaSegments = verifyDuisSignature(doc, {
+        trust,
+        ecdsa: opensslEcdsa,
+        at: RECEIVED_AT,
+        index,
+        canonical: c,
+      });
+      expect(viaSegments.ok).toBe(true);
+    }
+    // A tampered document fails the digest the same way with or without the shared canonical form.
+    const tampered = parseXml(
+      Buffer.from(counter.toString("latin1").replace("<sr:Header>", "<sr:Header> "), "latin1"),
+    );
+    for (const canonical of [undefined, canonicalDocument(tampered)]) {
+      const v = verifyDuisSignature(tampered, {
+        trust,
+        ecdsa: opensslEcdsa,
+        at: RECEIVED_AT,
+        ...(canonical ? { canonical } : {}),
+      });
+      expect(v.ok ? "" : v.reason).toMatch(/DigestValue/);
+    }
+    expect(() =>
+      verifyDuisSignature(tampered, { trust, ecdsa: opensslEcdsa, at: RECEIVED_AT, canonical: c }),
+    ).toThrow(/another document/);
+    // Countersigning with the kept canonical form writes the same DigestValue as without it.
+    const digestOf = (b: Buffer): string =>
+      /<ds:DigestValue>([^<]*)<\/ds:DigestValue>(?![\s\S]*<ds:DigestValue>)/.exec(b.toString("latin1"))![1]!;
+    const userDoc = parseXml(userSigned);
+    const kept = countersignDuisDocument(userSigned, userDoc, dsp, canonicalDocument(userDoc));
+    expect(digestOf(kept)).toBe(digestOf(counter));
+    expect(verify(kept, nobleEcdsa, 1).ok).toBe(true);
   });
 });
 

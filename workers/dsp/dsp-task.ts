@@ -11,9 +11,13 @@
 import * as crypto from "node:crypto";
 import { ecdsaImplementation, type EcPrivateKey } from "../crypto/ecdsa";
 import { parseCertificateCached } from "../smki/certificate";
-import { verifyDuisBatch, type DuisBatchResult, type VerifyDuisBatchTask } from "../tasks";
-import { parseXml } from "../xml/parser";
-import { countersignDuisDocument, type XmlSigningKey } from "../xmldsig/duis-signature";
+import { batchValidationContext, type DuisBatchResult, type VerifyDuisBatchTask } from "../tasks";
+import {
+  countersignDuisDocument,
+  type CanonicalDocument,
+  type XmlSigningKey,
+} from "../xmldsig/duis-signature";
+import { validateDuisRequestKeeping } from "./validate";
 
 /** The DSP's XML-signing credential (dSPXmlSign certificate and its private key). */
 export interface DspSigningCredential {
@@ -55,21 +59,61 @@ function signingKey(cred: DspSigningCredential, implementation: "openssl" | "nob
   return key;
 }
 
-/** verifyDuisBatch, then the DSP countersignature on each request that passed. */
+/**
+ * The checks of verifyDuisBatch, then the DSP countersignature on each request that passed, over the
+ * document and canonical form the verification already built (no second parse or canonicalisation).
+ */
 export function validateAndCountersignBatch(task: DspBatchTask): DspBatchItemResult[] {
-  const results = verifyDuisBatch(task);
   const data = task.data instanceof Uint8Array ? task.data : new Uint8Array(task.data);
+  const ctx = batchValidationContext(task);
   const cred = task.countersignWith;
-  return results.map((verification, i): DspBatchItemResult => {
-    if (!cred || !verification.ok) return { verification, countersigned: null };
-    const item = task.items[i]!;
-    const bytes = data.subarray(item.offset, item.offset + item.length);
+  // Imported once per task; a bad key fails the countersignature of each request, as before.
+  let key: XmlSigningKey | Error | null = null;
+  if (cred) {
     try {
-      const doc = parseXml(bytes, task.xmlLimits);
-      const out = countersignDuisDocument(bytes, doc, signingKey(cred, task.implementation ?? "openssl"));
-      return { verification, countersigned: new Uint8Array(out.buffer, out.byteOffset, out.byteLength) };
+      key = signingKey(cred, task.implementation ?? "openssl");
     } catch (err) {
-      return { verification, countersigned: null, countersignError: (err as Error).message };
+      key = err instanceof Error ? err : new Error(String(err));
     }
-  });
+  }
+  const out: DspBatchItemResult[] = [];
+  for (const item of task.items) {
+    const bytes = data.subarray(item.offset, item.offset + item.length);
+    let verification: DuisBatchResult;
+    let canonical: CanonicalDocument | null = null;
+    try {
+      const kept = validateDuisRequestKeeping(bytes, item.receivedAt, ctx);
+      verification = kept.verification;
+      canonical = kept.canonical;
+    } catch (err) {
+      // A bug, not bad input (bad input is a failed check): report it for this item and go on.
+      verification = {
+        ok: false,
+        code: "ECOS_PROCESS_FAILED",
+        message: err instanceof Error ? err.message : String(err),
+      };
+    }
+    out.push(countersignItem(verification, canonical, bytes, key));
+  }
+  return out;
+}
+
+function countersignItem(
+  verification: DuisBatchResult,
+  canonical: CanonicalDocument | null,
+  bytes: Uint8Array,
+  key: XmlSigningKey | Error | null,
+): DspBatchItemResult {
+  if (!key || !verification.ok) return { verification, countersigned: null };
+  try {
+    if (key instanceof Error) throw key;
+    if (!canonical) throw new Error("no parsed document for a request that passed");
+    const signed = countersignDuisDocument(bytes, canonical.doc, key, canonical);
+    return {
+      verification,
+      countersigned: new Uint8Array(signed.buffer, signed.byteOffset, signed.byteLength),
+    };
+  } catch (err) {
+    return { verification, countersigned: null, countersignError: (err as Error).message };
+  }
 }

@@ -12,7 +12,7 @@ import { REMOTE_PARTY_ROLE } from "../smki/certificate";
 import type { TrustStore } from "../smki/trust";
 import type { XmlDocument, XmlLimits } from "../xml/parser";
 import { DEFAULT_XML_LIMITS, XmlError, parseXml } from "../xml/parser";
-import { verifyDuisSignature } from "../xmldsig/duis-signature";
+import { canonicalDocument, verifyDuisSignature, type CanonicalDocument } from "../xmldsig/duis-signature";
 import type { CheckFailure, DspCheckId, ExecutionDatePolicy } from "./checks";
 import {
   checkReplacementCertificates,
@@ -151,32 +151,66 @@ export function validateDuisRequest(
   receivedAt: number,
   ctx: DspValidationContext,
 ): DuisVerification {
+  return validateDuisRequestKeeping(bytes, receivedAt, ctx).verification;
+}
+
+/**
+ * validateDuisRequest, also returning the parsed document and its canonical form once the signature
+ * has been read (null before), so that the countersignature needs neither a second parse nor a
+ * second canonicalisation.
+ */
+export function validateDuisRequestKeeping(
+  bytes: Uint8Array,
+  receivedAt: number,
+  ctx: DspValidationContext,
+): { readonly verification: DuisVerification; readonly canonical: CanonicalDocument | null } {
   let doc: XmlDocument;
   try {
     doc = parseXml(bytes, ctx.xmlLimits ?? DEFAULT_XML_LIMITS);
   } catch (err) {
-    if (err instanceof XmlError) return fail(failure("xml", err.message));
+    if (err instanceof XmlError) return { verification: fail(failure("xml", err.message)), canonical: null };
     throw err;
   }
   let request;
   try {
     request = readDuisRequest(doc);
   } catch (err) {
-    if (err instanceof DuisSchemaError) return fail(failure("schema", err.message));
+    if (err instanceof DuisSchemaError)
+      return { verification: fail(failure("schema", err.message)), canonical: null };
     throw err;
   }
   const requestId = request.header.requestId.text;
   if (!isSrv623(request)) {
     return {
-      ok: false,
-      code: "ECOS_SRV_UNSUPPORTED",
-      message: `SRV ${request.srv} is recognised but not processed here (only 6.23)`,
-      srv: request.srv,
-      requestId,
+      verification: {
+        ok: false,
+        code: "ECOS_SRV_UNSUPPORTED",
+        message: `SRV ${request.srv} is recognised but not processed here (only 6.23)`,
+        srv: request.srv,
+        requestId,
+      },
+      canonical: null,
     };
   }
+  const canonical = canonicalDocument(doc);
+  return { verification: validate623(request, requestId, canonical, receivedAt, ctx), canonical };
+}
+
+function validate623(
+  request: Srv623Request,
+  requestId: string,
+  canonical: CanonicalDocument,
+  receivedAt: number,
+  ctx: DspValidationContext,
+): DuisVerification {
   const ids = { srv: "6.23", requestId };
-  const sig = verifyDuisSignature(doc, { trust: ctx.trust, ecdsa: ctx.ecdsa, at: receivedAt, index: 0 });
+  const sig = verifyDuisSignature(canonical.doc, {
+    trust: ctx.trust,
+    ecdsa: ctx.ecdsa,
+    at: receivedAt,
+    index: 0,
+    canonical,
+  });
   if (!sig.ok) return fail(failure("signature", sig.reason), ids);
   const signer = sig.signer;
   const signerSummary: SignerSummary = { ...summariseCertificate(signer), mpids: [...signer.mpids] };

@@ -87,7 +87,27 @@ export interface InclusiveOptions {
  * transform (reference §2.7 rule 2).
  */
 export function canonicalizeDocument(doc: XmlDocument, options: InclusiveOptions = {}): string {
-  const omit = options.omit;
+  return inclusive(doc, options.omit, undefined).join("");
+}
+
+/**
+ * The inclusive canonical form of the whole document cut around `split` (elements in document order,
+ * none inside another): segment 2k+1 is the canonical form of `split[k]`, the even segments the rest.
+ * A subtree's canonical form depends only on the bindings in scope at its parent, not on its siblings,
+ * so leaving out `split[k]` from `canonicalizeDocument` gives exactly the concatenation without
+ * segment 2k+1: one pass serves both the digest of a signature (its own and later signatures left
+ * out) and the digest of a countersignature (everything in).
+ */
+export function canonicalizeDocumentSegments(doc: XmlDocument, split: readonly XmlElement[]): string[] {
+  return inclusive(doc, undefined, split.length ? new Set(split) : undefined);
+}
+
+function inclusive(
+  doc: XmlDocument,
+  omit: ReadonlySet<XmlElement> | undefined,
+  split: ReadonlySet<XmlElement> | undefined,
+): string[] {
+  const segments: string[] = [];
   let out = "";
   // Explicit stack: [element, phase] where phase 0 = open, 1 = close.
   const stack: [XmlElement, number, number][] = [[doc.root, 0, 0]];
@@ -115,6 +135,10 @@ export function canonicalizeDocument(doc: XmlDocument, options: InclusiveOptions
         out += escapeText(c.value);
       } else if (!omit || !omit.has(c)) {
         top[2] = i;
+        if (split && split.has(c)) {
+          segments.push(out);
+          out = "";
+        }
         stack.push([c, 0, 0]);
         descended = true;
         break;
@@ -123,8 +147,13 @@ export function canonicalizeDocument(doc: XmlDocument, options: InclusiveOptions
     if (descended) continue;
     out += `</${el.name}>`;
     stack.pop();
+    if (split && split.has(el)) {
+      segments.push(out);
+      out = "";
+    }
   }
-  return out;
+  segments.push(out);
+  return segments;
 }
 
 /**

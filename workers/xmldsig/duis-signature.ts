@@ -29,7 +29,7 @@ import type { EcdsaP256, EcPrivateKey } from "../crypto/ecdsa";
 import type { SmkiCertificate } from "../smki/certificate";
 import { publicKeyOf } from "../smki/certificate";
 import type { TrustStore } from "../smki/trust";
-import { canonicalizeDocument, canonicalizeExclusive } from "../xml/c14n";
+import { canonicalizeDocument, canonicalizeDocumentSegments, canonicalizeExclusive } from "../xml/c14n";
 import type { XmlDocument, XmlElement } from "../xml/parser";
 import { textContent } from "../xml/parser";
 
@@ -171,6 +171,31 @@ export function referenceOctets(doc: XmlDocument, index: number): string {
   return canonicalizeDocument(doc, { omit: new Set(sigs.slice(index)) });
 }
 
+/**
+ * The inclusive canonical form of a parsed document cut around its signatures, computed once and
+ * shared by the verification of a signature and the countersignature that follows it (which would
+ * otherwise canonicalise the same document twice). Segment 2k+1 is signature k; see
+ * canonicalizeDocumentSegments. Valid only while the tree is unchanged.
+ */
+export interface CanonicalDocument {
+  readonly doc: XmlDocument;
+  readonly signatures: readonly XmlElement[];
+  readonly segments: readonly string[];
+}
+
+export function canonicalDocument(doc: XmlDocument): CanonicalDocument {
+  const signatures = signatureElements(doc);
+  return { doc, signatures, segments: canonicalizeDocumentSegments(doc, signatures) };
+}
+
+/** SHA-256 of the document with signatures `from`, `from + 1`, … left out (all in: `from` = their count). */
+function digestWithout(c: CanonicalDocument, from: number): Buffer {
+  const h = crypto.createHash("sha256");
+  const segs = c.segments;
+  for (let i = 0; i < segs.length; i++) if (i % 2 === 0 || (i - 1) / 2 < from) h.update(segs[i]!, "utf8");
+  return h.digest();
+}
+
 export type SignatureVerdict =
   | { readonly ok: true; readonly signer: SmkiCertificate; readonly chain: readonly SmkiCertificate[] }
   | { readonly ok: false; readonly reason: string; readonly signer?: SmkiCertificate };
@@ -182,6 +207,8 @@ export interface VerifyOptions {
   readonly at: number;
   /** Which signature: 0 = the User's, 1 = the first countersignature, … Default 0. */
   readonly index?: number;
+  /** canonicalDocument(doc), when the caller keeps it for countersigning; computed here otherwise. */
+  readonly canonical?: CanonicalDocument;
 }
 
 /**
@@ -204,7 +231,11 @@ export function verifyDuisSignature(doc: XmlDocument, options: VerifyOptions): S
   } catch (err) {
     return { ok: false, reason: `signature not in the DUIS form: ${(err as Error).message}` };
   }
-  const digest = crypto.createHash("sha256").update(referenceOctets(doc, index), "utf8").digest();
+  const canonical = options.canonical;
+  if (canonical && canonical.doc !== doc) throw new Error("canonical form of another document");
+  const digest = canonical
+    ? digestWithout(canonical, index)
+    : crypto.createHash("sha256").update(referenceOctets(doc, index), "utf8").digest();
   if (!digest.equals(sig.digestValue))
     return { ok: false, reason: "DigestValue does not match the document (the signed content was changed)" };
   const signer = options.trust.findByIssuerSerial(sig.issuerName, sig.serial);
@@ -278,10 +309,20 @@ function rootEndTagOffset(bytes: Buffer, rootName: string): number {
  * Appends an enveloped DUIS signature as the last child of the document element and returns the new
  * bytes; everything else is kept byte-for-byte. `doc` must be the parse of `bytes`.
  */
-export function appendDuisSignature(bytes: Uint8Array, doc: XmlDocument, key: XmlSigningKey): Buffer {
+export function appendDuisSignature(
+  bytes: Uint8Array,
+  doc: XmlDocument,
+  key: XmlSigningKey,
+  canonical?: CanonicalDocument,
+): Buffer {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (canonical && canonical.doc !== doc) throw new Error("canonical form of another document");
   // Everything now in the document is covered, earlier signatures included (countersigning).
-  const digest = crypto.createHash("sha256").update(canonicalizeDocument(doc), "utf8").digest("base64");
+  const digest = (
+    canonical
+      ? digestWithout(canonical, canonical.signatures.length)
+      : crypto.createHash("sha256").update(canonicalizeDocument(doc), "utf8").digest()
+  ).toString("base64");
   const signedInfo = canonicalSignedInfo(digest);
   const signatureValue = Buffer.from(
     key.ecdsa.sign(key.privateKey, Buffer.from(signedInfo, "utf8")),
@@ -304,8 +345,17 @@ export function signDuisDocument(bytes: Uint8Array, doc: XmlDocument, key: XmlSi
   return appendDuisSignature(bytes, doc, key);
 }
 
-/** Countersigns a signed DUIS document (the DSP or the CoS Party adding its signature). */
-export function countersignDuisDocument(bytes: Uint8Array, doc: XmlDocument, key: XmlSigningKey): Buffer {
-  if (!signatureElements(doc).length) throw new Error("document has no signature to countersign");
-  return appendDuisSignature(bytes, doc, key);
+/**
+ * Countersigns a signed DUIS document (the DSP or the CoS Party adding its signature). `canonical`:
+ * canonicalDocument(doc) if the caller already has it (from verifying the document).
+ */
+export function countersignDuisDocument(
+  bytes: Uint8Array,
+  doc: XmlDocument,
+  key: XmlSigningKey,
+  canonical?: CanonicalDocument,
+): Buffer {
+  if (!(canonical ? canonical.signatures : signatureElements(doc)).length)
+    throw new Error("document has no signature to countersign");
+  return appendDuisSignature(bytes, doc, key, canonical);
 }
