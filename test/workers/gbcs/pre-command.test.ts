@@ -17,6 +17,11 @@ import {
   type Srv623Credentials,
 } from "../../../workers/gbcs/pre-command";
 import { buildSrv623Cast } from "../../../workers/testing/test-pki";
+import {
+  encodeExecutionOutcome,
+  parseDeviceAlert,
+  parseDeviceResponse,
+} from "../../../workers/gbcs/device-response";
 
 const cast = buildSrv623Cast("gbcs-test");
 const cosParty = cast.pki.issue("ecos-party", { ou: "05", entityId: "90-B3-D5-1F-30-00-00-04" }, [
@@ -255,6 +260,18 @@ const rtdsDir = process.env["ECOS_RTDS_CS02B_DIR"];
         payload: p.payload,
       });
       expect(again.subarray(0, -1).equals(apdu.subarray(0, -65))).toBe(true);
+    }
+  });
+
+  test("device responses and alerts: the ExecutionOutcome re-encodes byte for byte", () => {
+    const files = fs.readdirSync(rtdsDir!).filter((f) => /_(RESPONSE|ALERT)_GBCS\.HEX$/.test(f));
+    for (const f of files) {
+      const apdu = Buffer.from(fs.readFileSync(path.join(rtdsDir!, f), "utf8").replace(/\s+/g, ""), "hex");
+      const p = f.includes("_ALERT_") ? parseDeviceAlert(apdu) : parseDeviceResponse(apdu);
+      if (p.outcome) {
+        const o = encodeExecutionOutcome(p.outcome);
+        expect(p.content.subarray(p.content.length - o.length).equals(o)).toBe(true);
+      }
     }
   });
 });
