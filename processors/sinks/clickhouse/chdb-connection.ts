@@ -43,7 +43,13 @@ export class ChdbConnection implements ClickHouseConnection {
 
   async insertJsonEachRow(table: string, payload: Buffer): Promise<void> {
     // The raw passthrough insert: the engine parses the bytes; resolves when the part is written.
-    await this.session.insert({ table, values: payload, format: "JSONEachRow" });
+    // Serial parsing: the batch is small, and on few cores parsing threads compete with the sink's own.
+    await this.session.insert({
+      table,
+      values: payload,
+      format: "JSONEachRow",
+      settings: { input_format_parallel_parsing: 0 },
+    });
   }
 
   async close(): Promise<void> {

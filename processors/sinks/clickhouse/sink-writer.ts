@@ -5,13 +5,19 @@
  *
  * Delivery: effectively once. The Kafka offsets and the rows cannot share a transaction (ClickHouse
  * is outside Kafka), so the order is: insert, wait for ClickHouse's acknowledgement, then commit the
- * offsets. A crash between the two replays the uncommitted records; they are not stored twice because
- * every row carries its source coordinates (source_topic, source_partition, source_offset) and, for
- * records at or below the highest offset a table already holds for their partition, the writer asks
- * ClickHouse which offsets are there and skips those (see `dropStored`). In steady state every new
- * record is above that mark and no lookup is made. As a last line, every table is a ReplacingMergeTree
- * on a deterministic event key read with FINAL, so a duplicate that slips through anyway (two instances
- * inserting the same partition around a rebalance) is never counted twice.
+ * offsets. A crash between the two, or a replay by a fresh consumer group, delivers records again;
+ * they are not stored twice, by two marks kept in ClickHouse itself:
+ *
+ * 1. after every flush the writer records, per source partition, the offset through which every record
+ *    is stored (table `sink_progress`); a record at or below that mark is skipped without decoding;
+ * 2. every row carries its source coordinates (source_topic, source_partition, source_offset); records
+ *    above the progress mark but at or below the highest offset a table holds for their partition (a
+ *    flush that stored rows but died before recording its progress) are looked up and skipped when
+ *    there (see `dropStored`).
+ *
+ * In steady state every new record is above both marks and no look-up is made. As a last line, every
+ * table is a ReplacingMergeTree on a deterministic event key read with FINAL, so a duplicate that slips
+ * through anyway (two instances inserting the same partition around a rebalance) is never counted twice.
  *
  * Failures: a transient ClickHouse failure is retried with exponential backoff (and the stored-offset
  * check re-run first, because an insert that timed out may have landed); a refusal attributable to data
@@ -25,7 +31,7 @@ import type { Logger } from "../../runtime/logger";
 import { checkIdentifier, stringLiteral, type ClickHouseConnection, type Inserter } from "./connection";
 import { classifyFailure, messageOf, type ClassifiedFailure } from "./failures";
 import type { SinkRoute } from "./routes";
-import { TABLES } from "./tables";
+import { SINK_PROGRESS_TABLE, TABLES } from "./tables";
 
 /** One consumed Kafka record, as any consumer loop hands it over. */
 export interface SourceRecord {
@@ -79,7 +85,10 @@ export interface SinkWriterOptions {
   readonly retryMaxMs?: number;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
-  /** Called after a flush's rows are acknowledged and before its offsets are committed (tests). */
+  /**
+   * Called once a flush's rows are acknowledged, before its progress and offsets are recorded: the
+   * widest window a crash can hit (tests kill the sink here).
+   */
   readonly afterInsert?: (stats: { rows: number }) => Promise<void> | void;
   readonly onFlush?: (stats: FlushStats) => void;
 }
@@ -90,6 +99,21 @@ interface PendingRow {
   readonly offset: bigint;
   /** The row as one JSONEachRow line, source columns included. */
   readonly line: string;
+}
+
+type PendingResult = { table: string; row: PendingRow } | undefined;
+
+interface Consumed {
+  readonly topic: string;
+  readonly partition: number;
+  readonly next: bigint;
+}
+
+/** What one flush stores and commits, taken from the buffer when the flush is asked for. */
+interface Snapshot {
+  readonly pending: Map<string, PendingRow[]>;
+  readonly rows: number;
+  readonly consumed: Map<string, Consumed>;
 }
 
 interface DeadLetter {
@@ -120,15 +144,19 @@ export class SinkWriter {
   private pendingCount = 0;
   private oldestPendingAt: number | undefined;
   /** Offsets consumed since the last flush, per partition: the next offset to commit. */
-  private consumed = new Map<string, TopicPartitionOffset>();
+  private consumed = new Map<string, Consumed>();
   /** Offsets whose commit failed, retried with the next flush. */
   private uncommitted = new Map<string, TopicPartitionOffset>();
   /** The next offset expected per partition: an earlier one means Kafka delivers records again. */
   private nextExpected = new Map<string, bigint>();
+  /** Per partition, the offset through which every record is stored (sink_progress; -1 when none). */
+  private progress = new Map<string, bigint>();
   /** Highest source offset each table holds per partition (-1 when none), loaded on demand. */
   private stored = new Map<string, Map<string, bigint>>();
   /** Serialises flushes. */
   private flushing: Promise<void> = Promise.resolve();
+  /** The flush started by a full batch, still storing (at most one: back-pressure). */
+  private inFlight: Promise<void> = Promise.resolve();
   private failure: EcosError | undefined;
   /** Partitions this instance owns, when the consumer loop says (offsets of others are not committed). */
   private assigned: Set<string> | undefined;
@@ -159,7 +187,8 @@ export class SinkWriter {
   /**
    * Takes consumed records of one partition, in offset order. `lastOffset` (default: the last record's)
    * is the offset consumption reached, which may be past the last record (transaction markers).
-   * Resolves once they are buffered; awaits a flush when the buffer is full (back-pressure).
+   * Resolves once they are buffered. A full batch starts a flush that stores in the background while
+   * the next batch fills; a second full batch waits for it (back-pressure: one flush in flight).
    */
   async add(
     records: readonly SourceRecord[],
@@ -167,15 +196,36 @@ export class SinkWriter {
   ): Promise<void> {
     if (this.failure) throw this.failure;
     const first = records[0];
-    if (first) this.noticeRedelivery(first);
-    for (const rec of records) {
-      const row = await this.toPending(rec);
-      if (row) this.push(row.table, row.row);
-      this.totals.records++;
-      this.markConsumed(rec.topic, rec.partition, BigInt(rec.offset));
+    if (first) {
+      const key = tpKey(first.topic, first.partition);
+      this.noticeRedelivery(first);
+      if (!this.progress.has(key)) await this.loadProgress(first);
+      const through = this.progress.get(key) ?? -1n;
+      const route = this.routes.get(first.topic);
+      let last = -1n;
+      for (const rec of records) {
+        if (rec.partition !== first.partition || rec.topic !== first.topic) {
+          throw new Error("SinkWriter.add takes the records of one partition at a time");
+        }
+        const offset = BigInt(rec.offset);
+        last = offset;
+        this.totals.records++;
+        // Stored by an earlier flush (this writer's or a previous run's): nothing to do.
+        if (offset <= through) {
+          this.totals.alreadyStored++;
+          continue;
+        }
+        let row = this.toPending(rec, offset, route);
+        if (row instanceof Promise) row = await row;
+        if (row) this.push(row.table, row.row);
+        if (this.pendingCount >= this.batchRows) {
+          this.setConsumed(first.topic, first.partition, offset);
+          await this.flushInBackground();
+        }
+      }
+      this.setConsumed(first.topic, first.partition, last);
     }
-    if (lastOffset) this.markConsumed(lastOffset.topic, lastOffset.partition, BigInt(lastOffset.offset));
-    if (this.pendingCount >= this.batchRows) await this.flush();
+    if (lastOffset) this.setConsumed(lastOffset.topic, lastOffset.partition, BigInt(lastOffset.offset));
   }
 
   /** Flushes when the oldest buffered row has waited batchMs (call it from a timer). */
@@ -186,11 +236,32 @@ export class SinkWriter {
     if (due || commitsOnly) await this.flush().catch(() => {});
   }
 
-  /** Stores everything buffered and commits its offsets. Rejects (and stops the writer) on failure. */
+  /**
+   * Stores everything buffered now, then commits its offsets; flushes complete in the order they were
+   * asked for. Rejects (and stops the writer) on failure.
+   */
   flush(): Promise<void> {
-    const run = this.flushing.then(() => this.flushNow());
+    if (this.failure) return Promise.reject(this.failure);
+    const snapshot: Snapshot = { pending: this.pending, rows: this.pendingCount, consumed: this.consumed };
+    this.pending = new Map();
+    this.pendingCount = 0;
+    this.oldestPendingAt = undefined;
+    this.consumed = new Map();
+    const run = this.flushing.then(() => this.store(snapshot));
     this.flushing = run.catch(() => {});
     return run;
+  }
+
+  /** Resolves when every flush asked for so far has finished (successfully or not). */
+  async settled(): Promise<void> {
+    await this.flushing;
+  }
+
+  private async flushInBackground(): Promise<void> {
+    await this.inFlight;
+    if (this.failure) throw this.failure;
+    // A failure is kept in this.failure and surfaces at the next add, tick or flush.
+    this.inFlight = this.flush().catch(() => {});
   }
 
   /**
@@ -208,6 +279,19 @@ export class SinkWriter {
     this.uncommitted = new Map();
     this.nextExpected = new Map();
     this.stored = new Map();
+    this.progress = new Map();
+  }
+
+  private async loadProgress(sample: SourceRecord): Promise<void> {
+    const res = await this.withRetry("sink progress", () =>
+      this.opts.clickhouse.query(
+        `SELECT count(), max(stored_through) FROM ${this.db}.${SINK_PROGRESS_TABLE} ` +
+          `WHERE source_topic = ${stringLiteral(sample.topic)} AND source_partition = ${sample.partition}`,
+      ),
+    );
+    const [count, max] = res.rows[0] ?? [0, 0];
+    // max() over no rows is 0 on ClickHouse, hence the count.
+    this.progress.set(tpKey(sample.topic, sample.partition), Number(count) > 0 ? BigInt(String(max)) : -1n);
   }
 
   private noticeRedelivery(first: SourceRecord): void {
@@ -225,6 +309,9 @@ export class SinkWriter {
       this.pending.set(table, kept);
     }
     this.pendingCount -= dropped;
+    // Consumption is back at `offset`: nothing from there on may be committed until it is buffered again.
+    this.nextExpected.set(key, offset);
+    this.consumed.delete(key);
     for (const marks of this.stored.values()) marks.delete(key);
     this.opts.logger.warn("records delivered again; buffered copies dropped", {
       topic: first.topic,
@@ -234,12 +321,14 @@ export class SinkWriter {
     });
   }
 
-  private markConsumed(topic: string, partition: number, offset: bigint): void {
+  private setConsumed(topic: string, partition: number, offset: bigint): void {
+    if (offset < 0n) return;
     const key = tpKey(topic, partition);
     const next = offset + 1n;
     const prev = this.nextExpected.get(key);
-    if (prev === undefined || next > prev) this.nextExpected.set(key, next);
-    this.consumed.set(key, { topic, partition, offset: (this.nextExpected.get(key) as bigint).toString() });
+    if (prev !== undefined && next <= prev) return;
+    this.nextExpected.set(key, next);
+    this.consumed.set(key, { topic, partition, next });
   }
 
   private push(table: string, row: PendingRow): void {
@@ -250,34 +339,69 @@ export class SinkWriter {
     this.oldestPendingAt ??= this.now();
   }
 
-  /** The row for a record, a dead letter when it cannot be stored, or nothing for a tombstone. */
-  private async toPending(rec: SourceRecord): Promise<{ table: string; row: PendingRow } | undefined> {
-    const route = this.routes.get(rec.topic);
-    if (!route)
+  /**
+   * The row for a record, a dead letter when it cannot be stored, or nothing for a tombstone; a promise
+   * only while a new writer schema is fetched (or the registry is retried).
+   */
+  private toPending(
+    rec: SourceRecord,
+    offset: bigint,
+    route: SinkRoute | undefined,
+  ): PendingResult | Promise<PendingResult> {
+    if (!route) {
       return this.deadLetter({
         record: rec,
         table: "",
         code: "ECOS_CONFIG_INVALID",
         reason: `no route for topic ${rec.topic}`,
       });
+    }
     // A null value is a tombstone on a compacted topic: nothing to store.
     if (rec.value === null) return undefined;
-    let value: unknown;
+    const value = rec.value;
+    let decoded: unknown;
     try {
-      value = await this.decode(route, rec.value);
+      decoded = route.decode(value);
     } catch (err) {
-      const e = asEcosError(err, "ECOS_SERDE_DECODE");
-      if (e.retriable) throw this.stop(e);
-      return this.deadLetter({ record: rec, table: route.table, code: e.code, reason: e.message });
+      return this.decodeFailed(route, rec, offset, value, err);
     }
-    let line: string;
+    if (decoded instanceof Promise) {
+      return decoded.then(
+        (v: unknown) => this.mapRow(route, rec, offset, v),
+        (err: unknown) => this.decodeFailed(route, rec, offset, value, err),
+      );
+    }
+    return this.mapRow(route, rec, offset, decoded);
+  }
+
+  private async decodeFailed(
+    route: SinkRoute,
+    rec: SourceRecord,
+    offset: bigint,
+    value: Buffer,
+    err: unknown,
+  ): Promise<PendingResult> {
+    let e = asEcosError(err, "ECOS_SERDE_DECODE");
+    if (e.retriable) {
+      try {
+        return this.mapRow(route, rec, offset, await this.decode(route, value));
+      } catch (again) {
+        e = asEcosError(again, "ECOS_SERDE_DECODE");
+        if (e.retriable) throw this.stop(e);
+      }
+    }
+    return this.deadLetter({ record: rec, table: route.table, code: e.code, reason: e.message });
+  }
+
+  private mapRow(route: SinkRoute, rec: SourceRecord, offset: bigint, value: unknown): PendingResult {
+    let json: string;
     try {
-      line = JSON.stringify(route.toRow(value));
+      json = JSON.stringify(route.toRow(value));
     } catch (err) {
       const e = asEcosError(err, "ECOS_SINK_ROW_REJECTED");
       return this.deadLetter({ record: rec, table: route.table, code: e.code, reason: e.message });
     }
-    return { table: route.table, row: this.pendingRow(rec, line) };
+    return { table: route.table, row: this.pendingRow(rec, offset, json) };
   }
 
   /** Decodes, retrying while the registry is unreachable (a retriable failure is not the record's fault). */
@@ -300,14 +424,14 @@ export class SinkWriter {
     }
   }
 
-  private pendingRow(rec: SourceRecord, rowJson: string): PendingRow {
+  private pendingRow(rec: SourceRecord, offset: bigint, rowJson: string): PendingRow {
     const line =
       `${rowJson.slice(0, -1)},"source_topic":${JSON.stringify(rec.topic)},` +
       `"source_partition":${rec.partition},"source_offset":${rec.offset}}`;
-    return { topic: rec.topic, partition: rec.partition, offset: BigInt(rec.offset), line };
+    return { topic: rec.topic, partition: rec.partition, offset, line };
   }
 
-  private deadLetter(d: DeadLetter): { table: string; row: PendingRow } {
+  private deadLetter(d: DeadLetter): PendingResult {
     const r = d.record;
     const reason = d.reason.length > MAX_REASON ? `${d.reason.slice(0, MAX_REASON - 3)}...` : d.reason;
     const json = JSON.stringify({
@@ -325,7 +449,7 @@ export class SinkWriter {
       code: d.code,
       reason,
     });
-    return { table: TABLES.sinkDeadLetters, row: this.pendingRow(r, json) };
+    return { table: TABLES.sinkDeadLetters, row: this.pendingRow(r, BigInt(r.offset), json) };
   }
 
   private stop(err: unknown): EcosError {
@@ -337,16 +461,14 @@ export class SinkWriter {
     return Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** attempt);
   }
 
-  private async flushNow(): Promise<void> {
+  private async store(snapshot: Snapshot): Promise<void> {
     if (this.failure) throw this.failure;
-    const batch = this.pending;
-    const rowCount = this.pendingCount;
-    const consumed = this.consumed;
-    this.pending = new Map();
-    this.pendingCount = 0;
-    this.oldestPendingAt = undefined;
-    this.consumed = new Map();
-    if (rowCount === 0 && consumed.size === 0 && this.uncommitted.size === 0) return;
+    const batch = snapshot.pending;
+    const consumed = new Map<string, TopicPartitionOffset>();
+    for (const [k, c] of snapshot.consumed) {
+      consumed.set(k, { topic: c.topic, partition: c.partition, offset: c.next.toString() });
+    }
+    if (snapshot.rows === 0 && consumed.size === 0 && this.uncommitted.size === 0) return;
     const started = this.now();
     let stored = 0;
     let alreadyStored = 0;
@@ -381,11 +503,12 @@ export class SinkWriter {
         }
         deadLettered = fresh.length;
       }
+      if (this.opts.afterInsert) await this.opts.afterInsert({ rows: stored + deadLettered });
+      if (consumed.size > 0) await this.recordProgress([...consumed.values()]);
     } catch (err) {
       throw this.stop(err);
     }
     const insertMs = this.now() - started;
-    if (this.opts.afterInsert) await this.opts.afterInsert({ rows: stored + deadLettered });
     for (const [k, v] of consumed) this.uncommitted.set(k, v);
     // A partition given to another instance is no longer ours to commit.
     if (this.assigned)
@@ -406,6 +529,39 @@ export class SinkWriter {
     this.totals.deadLettered += deadLettered;
     this.totals.flushes++;
     this.opts.onFlush?.({ rows: stored, alreadyStored, deadLettered, insertMs, committed: offsets });
+  }
+
+  /** Records, per partition, that every record before the given next offsets is stored. */
+  private async recordProgress(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    const at = Math.floor(this.now() / 1000);
+    const lines = offsets.map((o) =>
+      JSON.stringify({
+        source_topic: o.topic,
+        source_partition: o.partition,
+        stored_through: Number(BigInt(o.offset) - 1n),
+        recorded_at: Math.max(0, at),
+      }),
+    );
+    const refused = await this.insertAll(
+      SINK_PROGRESS_TABLE,
+      lines.map((line, i) => ({
+        topic: offsets[i]?.topic ?? "",
+        partition: offsets[i]?.partition ?? 0,
+        offset: -1n,
+        line,
+      })),
+      false,
+    );
+    if (refused.length > 0)
+      throw new EcosError(
+        "ECOS_CLICKHOUSE_FAILED",
+        `cannot record sink progress: ${refused[0]?.failure.message}`,
+      );
+    for (const o of offsets) {
+      const k = tpKey(o.topic, o.partition);
+      const through = BigInt(o.offset) - 1n;
+      if (through > (this.progress.get(k) ?? -1n)) this.progress.set(k, through);
+    }
   }
 
   /** The dead-letter row for a row ClickHouse refused (its original record is not at hand: keep the row). */
@@ -543,6 +699,7 @@ export class SinkWriter {
   private async insertAll(
     table: string,
     rows: readonly PendingRow[],
+    recheck = true,
   ): Promise<Array<{ row: PendingRow; failure: ClassifiedFailure }>> {
     if (rows.length === 0) return [];
     let todo = rows;
@@ -559,8 +716,8 @@ export class SinkWriter {
           if (todo.length === 1) return [{ row: todo[0] as PendingRow, failure: f }];
           const mid = Math.ceil(todo.length / 2);
           return [
-            ...(await this.insertAll(table, todo.slice(0, mid))),
-            ...(await this.insertAll(table, todo.slice(mid))),
+            ...(await this.insertAll(table, todo.slice(0, mid), recheck)),
+            ...(await this.insertAll(table, todo.slice(mid), recheck)),
           ];
         }
         if (f.kind === "fatal") {
@@ -590,6 +747,8 @@ export class SinkWriter {
         });
         await this.sleep(wait);
         // The failed insert may have landed (a timeout after ClickHouse wrote the part): look again.
+        // (Progress rows need no look-up: a second copy of one changes no max().)
+        if (!recheck) continue;
         const marks = this.stored.get(table);
         for (const r of todo) marks?.delete(tpKey(r.topic, r.partition));
         todo = await this.dropStored(table, todo);

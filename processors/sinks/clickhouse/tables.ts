@@ -36,6 +36,9 @@ export const TABLES = {
   sinkDeadLetters: "sink_dead_letters",
 } as const;
 
+/** The sink's own ledger: per source partition, the offset through which every record is stored. */
+export const SINK_PROGRESS_TABLE = "sink_progress";
+
 export type SinkTable = (typeof TABLES)[keyof typeof TABLES];
 
 /** The views derived from the tables (unqualified). */
@@ -82,7 +85,7 @@ export function eventTablesDdl(db: string): string[] {
   received_at DateTime('UTC'),
   responded_at DateTime('UTC'),
   response_time_ms Int64,${SOURCE_COLUMNS}
-) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(received_at) ORDER BY (srv, request_id)`,
+) ENGINE = ReplacingMergeTree(source_offset) PARTITION BY toYYYYMM(received_at) ORDER BY (srv, request_id)`,
     `CREATE TABLE IF NOT EXISTS ${d}.anomaly_events (
   event_id String,
   kind String,
@@ -142,7 +145,7 @@ export function eventTablesDdl(db: string): string[] {
   status String,
   status_from DateTime('UTC'),
   reason Nullable(String),${SOURCE_COLUMNS}
-) ENGINE = ReplacingMergeTree ORDER BY (device_manufacturer, device_model, firmware_version, status_from)`,
+) ENGINE = ReplacingMergeTree(source_offset) ORDER BY (device_manufacturer, device_model, firmware_version, status_from)`,
     `CREATE TABLE IF NOT EXISTS ${d}.device_snapshots (
   device_id String,
   device_type String,
@@ -156,7 +159,7 @@ export function eventTablesDdl(db: string): string[] {
   cos_credential String,
   commissioned_at Nullable(DateTime('UTC')),
   snapshot_at DateTime('UTC'),${SOURCE_COLUMNS}
-) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(snapshot_at) ORDER BY (device_id, snapshot_at)`,
+) ENGINE = ReplacingMergeTree(source_offset) PARTITION BY toYYYYMM(snapshot_at) ORDER BY (device_id, snapshot_at)`,
     `CREATE TABLE IF NOT EXISTS ${d}.registration_history (
   mpxn String,
   fuel String,
@@ -166,6 +169,12 @@ export function eventTablesDdl(db: string): string[] {
   registration_version UInt64,
   received_at DateTime('UTC'),${SOURCE_COLUMNS}
 ) ENGINE = ReplacingMergeTree(registration_version) ORDER BY (mpxn, effective_from)`,
+    `CREATE TABLE IF NOT EXISTS ${d}.${SINK_PROGRESS_TABLE} (
+  source_topic String,
+  source_partition UInt32,
+  stored_through UInt64,
+  recorded_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(stored_through) ORDER BY (source_topic, source_partition)`,
     `CREATE TABLE IF NOT EXISTS ${d}.sink_dead_letters (
   target_table String,
   error_code String,

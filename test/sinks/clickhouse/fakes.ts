@@ -20,7 +20,7 @@ export class MemoryClickHouse implements Inserter, Pick<ClickHouseConnection, "q
   /** A row matching this is refused with ClickHouse code 27 (the whole insert fails, as in ClickHouse). */
   refuse: ((row: Stored) => boolean) | undefined;
   /** Called before each insert resolves (tests hold an insert open with it). */
-  gate: (() => Promise<void>) | undefined;
+  gate: ((table: string) => Promise<void> | undefined) | undefined;
 
   rows(table: string): Stored[] {
     return this.tables.get(table) ?? [];
@@ -39,7 +39,7 @@ export class MemoryClickHouse implements Inserter, Pick<ClickHouseConnection, "q
         `Code: 27. DB::Exception: Cannot parse input: row ${JSON.stringify(bad)}. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)`,
       );
     }
-    if (this.gate) await this.gate();
+    if (this.gate) await this.gate(table);
     let list = this.tables.get(table);
     if (!list) this.tables.set(table, (list = []));
     list.push(...rows);
@@ -52,6 +52,17 @@ export class MemoryClickHouse implements Inserter, Pick<ClickHouseConnection, "q
     const table = /FROM (\S+)/.exec(sql)?.[1] ?? "";
     const topic = /source_topic = '([^']*)'/.exec(sql)?.[1];
     const rows = this.rows(table).filter((r) => r["source_topic"] === topic);
+    if (/stored_through/.test(sql)) {
+      const p = Number(/source_partition = (\d+)/.exec(sql)?.[1]);
+      const marks = rows.filter((r) => r["source_partition"] === p).map((r) => r["stored_through"] as number);
+      return {
+        columns: [
+          { name: "count()", type: "UInt64" },
+          { name: "max", type: "UInt64" },
+        ],
+        rows: [[marks.length, marks.length === 0 ? 0 : Math.max(...marks)]],
+      };
+    }
     const max = /max\(source_offset\)/.test(sql);
     if (max) {
       const parts = new Set((/source_partition IN \(([^)]*)\)/.exec(sql)?.[1] ?? "").split(", ").map(Number));

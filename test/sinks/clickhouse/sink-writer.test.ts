@@ -12,7 +12,7 @@ import {
   type SinkWriterOptions,
   type SourceRecord,
 } from "../../../processors/sinks/clickhouse/sink-writer";
-import { TABLES } from "../../../processors/sinks/clickhouse/tables";
+import { SINK_PROGRESS_TABLE, TABLES } from "../../../processors/sinks/clickhouse/tables";
 import { MemoryClickHouse, recordingCommitter } from "./fakes";
 
 interface Ev {
@@ -23,6 +23,9 @@ const TOPIC = "events";
 const DB = "ecos_test";
 const TABLE = `${DB}.${TABLES.migrationEvents}`;
 const DEAD = `${DB}.${TABLES.sinkDeadLetters}`;
+const PROGRESS = `${DB}.${SINK_PROGRESS_TABLE}`;
+const dataInserts = (ch: MemoryClickHouse): Array<{ table: string; rows: number }> =>
+  ch.inserts.filter((i) => i.table !== PROGRESS);
 
 const evRoute: SinkRoute = route("events", TOPIC, TABLES.migrationEvents, jsonSerde<Ev>(), (e) => {
   if (e.n < 0) throw new EcosError("ECOS_SINK_ROW_REJECTED", `n: ${e.n} is negative`);
@@ -72,10 +75,19 @@ describe("SinkWriter", () => {
   test("flushes when the batch is full and commits the offsets it covered", async () => {
     const { ch, committer, writer } = setup();
     await writer.add(records(0, 2));
-    expect(ch.inserts).toEqual([]);
-    await writer.add(records(2, 2));
-    expect(ch.inserts).toEqual([{ table: TABLE, rows: 4 }]);
-    expect(committer.commits).toEqual([[{ topic: TOPIC, partition: 0, offset: "4" }]]);
+    expect(dataInserts(ch)).toEqual([]);
+    await writer.add(records(2, 5));
+    await writer.settled();
+    // Two full batches of 3; the seventh record waits for the next flush.
+    expect(dataInserts(ch)).toEqual([
+      { table: TABLE, rows: 3 },
+      { table: TABLE, rows: 3 },
+    ]);
+    expect(committer.commits).toEqual([
+      [{ topic: TOPIC, partition: 0, offset: "3" }],
+      [{ topic: TOPIC, partition: 0, offset: "6" }],
+    ]);
+    expect(writer.bufferedRows).toBe(1);
     const row = ch.rows(TABLE)[0];
     expect(row).toEqual({
       event_id: "p0-e0",
@@ -91,17 +103,17 @@ describe("SinkWriter", () => {
     await writer.add(records(0, 2));
     advance(999);
     await writer.tick();
-    expect(ch.inserts).toEqual([]);
+    expect(dataInserts(ch)).toEqual([]);
     advance(1);
     await writer.tick();
-    expect(ch.inserts).toEqual([{ table: TABLE, rows: 2 }]);
+    expect(dataInserts(ch)).toEqual([{ table: TABLE, rows: 2 }]);
     expect(committer.commits).toEqual([[{ topic: TOPIC, partition: 0, offset: "2" }]]);
   });
 
   test("commits only after ClickHouse acknowledges the insert", async () => {
     const { ch, committer, writer } = setup({ batchRows: 100 });
     let release: () => void = () => {};
-    ch.gate = () => new Promise<void>((r) => (release = r));
+    ch.gate = (table) => (table === TABLE ? new Promise<void>((r) => (release = r)) : undefined);
     await writer.add(records(0, 5));
     const flushed = writer.flush();
     await new Promise((r) => setTimeout(r, 20));
@@ -135,7 +147,7 @@ describe("SinkWriter", () => {
     await writer.add(records(0, 3));
     await writer.flush();
     expect(ch.rows(TABLE)).toHaveLength(3);
-    expect(ch.inserts).toHaveLength(1);
+    expect(dataInserts(ch)).toHaveLength(1);
     expect(committer.commits).toHaveLength(1);
   });
 
@@ -236,6 +248,31 @@ describe("SinkWriter", () => {
     expect(first.ch.rows(TABLE)).toHaveLength(before.data + 1);
     expect(first.ch.rows(DEAD)).toHaveLength(before.dead);
     expect(replay.totals.alreadyStored).toBe(10);
+    expect(ids(first.ch.rows(TABLE)).filter((id, i, a) => a.indexOf(id) !== i)).toEqual([]);
+  });
+
+  test("every flush records its progress; records through it are skipped undecoded by a later writer", async () => {
+    const first = setup({ batchRows: 100 });
+    await first.writer.add(records(0, 5));
+    await first.writer.add(records(0, 3, 2));
+    await first.writer.flush();
+    expect(first.ch.rows(PROGRESS).map((r) => [r["source_partition"], r["stored_through"]])).toEqual([
+      [0, 4],
+      [2, 2],
+    ]);
+    let decoded = 0;
+    const counting = { ...evRoute, decode: (v: Buffer) => (decoded++, evRoute.decode(v)) };
+    const later = new SinkWriter({
+      database: DB,
+      routes: [counting],
+      clickhouse: first.ch,
+      committer: recordingCommitter(),
+      logger: first.logger,
+    });
+    await later.add(records(0, 7));
+    await later.flush();
+    expect(decoded).toBe(2);
+    expect(later.totals).toMatchObject({ alreadyStored: 5, rows: 2 });
     expect(ids(first.ch.rows(TABLE)).filter((id, i, a) => a.indexOf(id) !== i)).toEqual([]);
   });
 
