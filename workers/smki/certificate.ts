@@ -506,7 +506,10 @@ export function publicKeyOf(cert: SmkiCertificate, ecdsa: EcdsaP256): EcPublicKe
 }
 
 /** A DUIS EUI-64 (any case, with dashes) or a 16-hex-digit entity id, as `90-B3-D5-1F-30-01-00-00`. */
+const EUI64_CANONICAL = /^[0-9A-F]{2}(?:-[0-9A-F]{2}){7}$/;
+
 export function normaliseEui64(id: string): string | null {
+  if (EUI64_CANONICAL.test(id)) return id; // already in the canonical form: the usual case
   const hex = id.replace(/-/g, "");
   if (
     !/^[0-9A-Fa-f]{16}$/.test(hex) ||
