@@ -72,7 +72,7 @@ const supplierLiteral = (mpid: string): string => {
  * Migration attempts (ending or starting in the period, by `where`) with the Responsible Supplier of
  * their device; only those of `supplier`.
  */
-function routedAttempts(p: ReportParams, where: string): string {
+export function routedAttempts(p: ReportParams, where: string): string {
   const day = responsibilityDay(p.period);
   return `SELECT
   a.device_id AS device_id, a.attempt_number AS attempt_number, a.batch_id AS batch_id,

@@ -3,11 +3,13 @@
  *
  * One chDB engine serves one data folder, and a folder must not be opened by two processes at once:
  * run the sink, `ecos report` and `ecos sql` on a chDB folder one after the other (or in one process),
- * or use a ClickHouse server when they must run side by side.
+ * or use a ClickHouse server when they must run side by side. A process may have one chDB folder open
+ * at a time (chDB refuses a second until the first is closed).
  */
 import * as fs from "node:fs";
 import { Session } from "chdb";
 import {
+  checkIdentifier,
   parseTsvWithNamesAndTypes,
   type ClickHouseConnection,
   type QueryResult,
@@ -50,6 +52,10 @@ export class ChdbConnection implements ClickHouseConnection {
       format: "JSONEachRow",
       settings: { input_format_parallel_parsing: 0 },
     });
+  }
+
+  async useDatabase(database: string): Promise<void> {
+    await this.exec(`USE ${checkIdentifier(database)}`);
   }
 
   async close(): Promise<void> {

@@ -54,6 +54,8 @@ export interface ClickHouseConnection extends Inserter {
   query(sql: string): Promise<QueryResult>;
   /** Runs a statement and returns the target's output in `format` as text (analyst SQL). */
   queryText(sql: string, format: string): Promise<string>;
+  /** Makes unqualified names resolve in `database` (analyst SQL); the database must exist. */
+  useDatabase(database: string): Promise<void>;
   close(): Promise<void>;
 }
 

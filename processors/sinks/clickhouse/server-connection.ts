@@ -6,6 +6,7 @@
 import { Readable } from "node:stream";
 import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import {
+  checkIdentifier,
   parseTsvWithNamesAndTypes,
   type ClickHouseConnection,
   type QueryResult,
@@ -26,10 +27,15 @@ export interface ServerConnectionOptions {
 export class ServerConnection implements ClickHouseConnection {
   readonly target: TargetKind = "server";
   readonly description: string;
-  private readonly client: ClickHouseClient;
+  private client: ClickHouseClient;
 
-  constructor(opts: ServerConnectionOptions) {
-    this.client = createClient({
+  constructor(private readonly opts: ServerConnectionOptions) {
+    this.client = ServerConnection.clientFor(opts);
+    this.description = `ClickHouse server at ${opts.url}`;
+  }
+
+  private static clientFor(opts: ServerConnectionOptions): ClickHouseClient {
+    return createClient({
       url: opts.url,
       ...(opts.username !== undefined ? { username: opts.username } : {}),
       ...(opts.password !== undefined ? { password: opts.password } : {}),
@@ -38,7 +44,11 @@ export class ServerConnection implements ClickHouseConnection {
       // Below the server's keep_alive_timeout (3 s on deploy/local), so no request meets a closed socket.
       keep_alive: { enabled: true, idle_socket_ttl: 2000 },
     });
-    this.description = `ClickHouse server at ${opts.url}`;
+  }
+
+  async useDatabase(database: string): Promise<void> {
+    await this.client.close();
+    this.client = ServerConnection.clientFor({ ...this.opts, database: checkIdentifier(database) });
   }
 
   async exec(sql: string): Promise<void> {
