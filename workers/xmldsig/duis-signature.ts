@@ -181,18 +181,26 @@ export interface CanonicalDocument {
   readonly doc: XmlDocument;
   readonly signatures: readonly XmlElement[];
   readonly segments: readonly string[];
+  /**
+   * SHA-256 state after the first segment (everything before the first signature: nearly the whole
+   * document), which every digest starts with; digests continue from a copy of it, so the body is
+   * hashed once for the User's digest and the countersignature together. Never finalised itself.
+   */
+  readonly head: crypto.Hash;
 }
 
 export function canonicalDocument(doc: XmlDocument): CanonicalDocument {
   const signatures = signatureElements(doc);
-  return { doc, signatures, segments: canonicalizeDocumentSegments(doc, signatures) };
+  const segments = canonicalizeDocumentSegments(doc, signatures);
+  const head = crypto.createHash("sha256").update(segments[0]!, "utf8");
+  return { doc, signatures, segments, head };
 }
 
 /** SHA-256 of the document with signatures `from`, `from + 1`, … left out (all in: `from` = their count). */
 function digestWithout(c: CanonicalDocument, from: number): Buffer {
-  const h = crypto.createHash("sha256");
+  const h = c.head.copy();
   const segs = c.segments;
-  for (let i = 0; i < segs.length; i++) if (i % 2 === 0 || (i - 1) / 2 < from) h.update(segs[i]!, "utf8");
+  for (let i = 1; i < segs.length; i++) if (i % 2 === 0 || (i - 1) / 2 < from) h.update(segs[i]!, "utf8");
   return h.digest();
 }
 
