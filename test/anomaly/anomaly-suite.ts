@@ -129,7 +129,7 @@ export function anomalySuite(makeHarness: () => Promise<Harness>, registry: () =
       tables: await h.storeEntries(DSP_ANOMALY_STORES.adtTables),
       ids: await h.storeEntries(DSP_ANOMALY_STORES.countedRequests),
     });
-    const until = Date.now() + 60_000;
+    const until = Date.now() + 120_000;
     let now = await restored();
     while (JSON.stringify(now) !== JSON.stringify(before) && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 200));
