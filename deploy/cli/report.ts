@@ -21,7 +21,7 @@ import { ChdbConnection } from "../../processors/sinks/clickhouse/chdb-connectio
 import type { ClickHouseConnection } from "../../processors/sinks/clickhouse/connection";
 import { KafkaClickHouseSink } from "../../processors/sinks/clickhouse/kafka-sink";
 import { migrate } from "../../processors/sinks/clickhouse/migrations";
-import { defaultRoutes } from "../../processors/sinks/clickhouse/routes";
+import { SINK_TOPICS, defaultRoutes } from "../../processors/sinks/clickhouse/routes";
 import { ServerConnection } from "../../processors/sinks/clickhouse/server-connection";
 import { ConfluentSchemaRegistryClient } from "../../schemas/registry";
 import { loadClickHouseConfig, type ClickHouseConfig } from "../config/clickhouse";
@@ -360,9 +360,22 @@ export function registerReportCommands(program: Command, deps: ReportCommandDeps
     )
     .option("--kafka <brokers>", "Kafka bootstrap brokers (default $ECOS_KAFKA_BROKERS)")
     .option("--registry <url>", "Confluent-compatible schema registry URL (default $ECOS_REGISTRY_URL)")
-    .option("--group <id>", "consumer group (default $ECOS_SINK_GROUP_ID or ecos-clickhouse-sink)");
+    .option("--group <id>", "consumer group (default $ECOS_SINK_GROUP_ID or ecos-clickhouse-sink)")
+    .option(
+      "--topic-prefix <prefix>",
+      "read <prefix><topic> for every topic (docs/clickhouse.md, Topics and tables)",
+    )
+    .option("--create-topics", "create missing topics (3 partitions, replication $ECOS_REPLICATION_FACTOR)");
   addClickHouseOptions(sink).action(
-    async (opts: ClickHouseFlags & { kafka?: string; registry?: string; group?: string }) => {
+    async (
+      opts: ClickHouseFlags & {
+        kafka?: string;
+        registry?: string;
+        group?: string;
+        topicPrefix?: string;
+        createTopics?: boolean;
+      },
+    ) => {
       const { base, ch } = configs(env, opts);
       if (base.kafkaBrokers.length === 0) {
         throw new EcosError(
@@ -390,7 +403,15 @@ export function registerReportCommands(program: Command, deps: ReportCommandDeps
       const sinkLoop = new KafkaClickHouseSink({
         brokers: base.kafkaBrokers,
         groupId: opts.group ?? ch.sinkGroupId,
-        routes: defaultRoutes(new ConfluentSchemaRegistryClient({ host: base.registryUrl })),
+        routes: defaultRoutes(
+          new ConfluentSchemaRegistryClient({ host: base.registryUrl }),
+          Object.fromEntries(
+            Object.entries(SINK_TOPICS).map(([name, topic]) => [name, `${opts.topicPrefix ?? ""}${topic}`]),
+          ),
+        ),
+        ...(opts.createTopics
+          ? { createMissingTopics: { partitions: 3, replicationFactor: base.replicationFactor } }
+          : {}),
         clickhouse: conn,
         database: ch.database,
         logger,

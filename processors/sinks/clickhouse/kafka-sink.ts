@@ -18,7 +18,7 @@ import {
   type EachBatchPayload,
   type LogEntry,
 } from "kafkajs";
-import { asEcosError, type EcosError } from "../../runtime/errors";
+import { EcosError, asEcosError } from "../../runtime/errors";
 import type { Logger } from "../../runtime/logger";
 import type { ClickHouseConnection } from "./connection";
 import { migrate } from "./migrations";
@@ -41,6 +41,8 @@ export interface KafkaClickHouseSinkOptions {
   /** Where a group with no committed offset starts (default: the earliest record). */
   readonly fromBeginning?: boolean;
   readonly sessionTimeoutMs?: number;
+  /** Create route topics that do not exist, with this many partitions (default: fail, naming them). */
+  readonly createMissingTopics?: { readonly partitions: number; readonly replicationFactor?: number };
   /** Apply the DDL migrations before consuming (default true). */
   readonly migrate?: boolean;
   readonly afterInsert?: (stats: { rows: number }) => Promise<void> | void;
@@ -99,6 +101,7 @@ export class KafkaClickHouseSink {
   /** Migrates the schema, joins the consumer group and starts storing. */
   async start(): Promise<void> {
     if (this.opts.migrate ?? true) await migrate(this.opts.clickhouse, this.opts.database, this.opts.logger);
+    await this.ensureTopics();
     const consumer = this.kafka.consumer({
       groupId: this.opts.groupId,
       readUncommitted: false,
@@ -137,6 +140,37 @@ export class KafkaClickHouseSink {
         if (this.writer.failed) this.fail(this.writer.failed);
       });
     }, every);
+  }
+
+  private async ensureTopics(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = [...new Set(this.opts.routes.map((r) => r.topic))].filter((t) => !existing.has(t));
+      if (missing.length === 0) return;
+      const create = this.opts.createMissingTopics;
+      if (!create) {
+        throw new EcosError(
+          "ECOS_CONFIG_INVALID",
+          `topics do not exist: ${missing.join(", ")}. Create them, or let the sink create them (ecos sink --create-topics).`,
+        );
+      }
+      await admin
+        .createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: create.partitions,
+            replicationFactor: create.replicationFactor ?? 1,
+          })),
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
+        });
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
