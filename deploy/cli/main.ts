@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { EcosError } from "../../processors/runtime/errors";
 import { loadConfig } from "../config/config";
 import { registerAdtCommands } from "./adt";
+import { registerCheckCommand } from "./check";
 import { registerDspCommands } from "./dsp";
 import { runDemo } from "./run";
 
@@ -55,6 +56,7 @@ program
   );
 
 registerDspCommands(program);
+registerCheckCommand(program);
 registerAdtCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
