@@ -72,7 +72,8 @@ describe("ecos sink and ecos report as commands", () => {
     const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
     await admin.deleteTopics({ topics: mine }).catch(() => {});
     await admin.deleteGroups([group]).catch(() => {});
-    for (const t of targets(services.clickhouseUrl)) await t.cleanup(database);
+    const server = targets(services.clickhouseUrl).find((t) => t.name === "server");
+    await server?.cleanup(database);
     await admin.disconnect();
   });
 

@@ -27,13 +27,19 @@ export interface Target {
 }
 
 export function targets(clickhouseUrl: string): Target[] {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-chdb-it-"));
+  // Created on first use: a test that only needs the server leaves no folder behind.
+  let made: string | undefined;
+  const folder = (): string => (made ??= fs.mkdtempSync(path.join(os.tmpdir(), "ecos-chdb-it-")));
   return [
     {
       name: "chdb",
-      spec: `chdb:${dir}`,
-      open: () => new ChdbConnection(dir),
-      cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+      get spec() {
+        return `chdb:${folder()}`;
+      },
+      open: () => new ChdbConnection(folder()),
+      cleanup: async () => {
+        if (made !== undefined) fs.rmSync(made, { recursive: true, force: true });
+      },
     },
     {
       name: "server",
