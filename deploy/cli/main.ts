@@ -8,6 +8,7 @@ import { loadConfig } from "../config/config";
 import { registerAdtCommands } from "./adt";
 import { registerCheckCommand } from "./check";
 import { registerDspCommands } from "./dsp";
+import { registerReportCommands } from "./report";
 import { runDemo } from "./run";
 
 function positiveInt(value: string): number {
@@ -58,6 +59,7 @@ program
 registerDspCommands(program);
 registerCheckCommand(program);
 registerAdtCommands(program);
+registerReportCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof EcosError) {
