@@ -46,16 +46,10 @@ import type { DccUser } from "./csv";
 import { InventoryTable, RegistrationTable, switchDate, type RegistrationHistory } from "./reference-data";
 import { DEFAULT_RESPONSE_CODES, type DspOutcomeId, type ResponseCodeTable } from "./response-codes";
 import type { DspBatchItemResult, DspVerifierPort } from "./verifier";
+import type { ServiceRequestEnvelope } from "../anomaly/records";
 
-/** The ServiceRequestEnvelope record of issue 4 (schemas/ecos.duis.ServiceRequestEnvelope.avsc). */
-export interface ServiceRequestEnvelope {
-  requestId: string;
-  userId: string;
-  srv: string;
-  receivedAt: number;
-  deviceId: string;
-  raw: Buffer;
-}
+/** The request envelope anomaly detection and the CoS Parties read (schemas/ecos.duis.ServiceRequestEnvelope.avsc). */
+export type { ServiceRequestEnvelope };
 
 export const DSP_TOPICS = {
   /** In: raw DUIS requests, key device id (BusinessTargetID), timestamp = time of receipt. */
