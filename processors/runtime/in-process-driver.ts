@@ -260,8 +260,16 @@ export class InProcessDriver {
                 ...(r.headers ? { headers: r.headers } : {}),
               });
             }
-            const pending = task.processMany(run);
-            if (pending) await pending;
+            try {
+              const pending = task.processMany(run);
+              if (pending) await pending;
+            } catch (err) {
+              // Like an aborted transaction: drop what the run did and rebuild every task from the
+              // committed changelogs, so a retry (the caller's) starts from this run again.
+              this.positions.set(posKey, pos);
+              await this.restart();
+              throw err;
+            }
             progress += upTo - pos;
             pos = upTo;
           }

@@ -587,6 +587,8 @@ export class KafkaDriver {
       code: e.code,
       error: e.message,
     });
+    // A pause before the retry, so a registry or broker outage is not a hot loop.
+    await sleep(e.code === "ECOS_TRANSACTION_FAILED" ? 100 : 1000);
     this.tasks.delete(s.task.id);
     await this.closeTask(s);
     try {

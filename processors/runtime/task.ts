@@ -254,11 +254,10 @@ export class StreamTask {
         });
         if (rec.timestamp > this.streamTime) this.streamTime = rec.timestamp;
       } catch (err) {
-        this.deadLetter(
-          rec,
-          asEcosError(err, "ECOS_SERDE_DECODE", { topic: rec.topic, offset: rec.offset }),
-          source.name,
-        );
+        const e = asEcosError(err, "ECOS_SERDE_DECODE", { topic: rec.topic, offset: rec.offset });
+        // A transient failure (e.g. the registry did not answer) is not bad input: retry, never dead-letter.
+        if (e.retriable) throw e;
+        this.deadLetter(rec, e, source.name);
       }
     }
     if (decoded.length > 0) {
@@ -280,7 +279,7 @@ export class StreamTask {
         this.outputs.length = mark;
         const code = err instanceof EcosError ? err.code : "ECOS_PROCESS_FAILED";
         const e = asEcosError(err, code, { topic: last.topic, partition: last.partition, node: step.stage });
-        if (this.opts.onFailure === "fail") throw e;
+        if (this.opts.onFailure === "fail" || e.retriable) throw e;
         for (const d of decoded) this.deadLetter(d.rec, e, step.stage);
       } finally {
         this.current = undefined;
@@ -372,7 +371,9 @@ export class StreamTask {
       offset: rec.offset,
       node: step.stage,
     });
-    if (this.opts.onFailure === "fail") throw e;
+    // Retriable failures (registry or broker unavailable) stop the run so the driver retries it from
+    // the last commit; only records that can never succeed go to the dead-letter topic.
+    if (this.opts.onFailure === "fail" || e.retriable) throw e;
     this.deadLetter(rec, e, step.stage);
     return this.punctuate("stream-time", this.streamTime);
   }

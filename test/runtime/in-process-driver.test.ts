@@ -199,3 +199,43 @@ describe("asynchronous processors", () => {
     await driver.close();
   });
 });
+
+describe("transient failures", () => {
+  test("a retriable decode failure is never dead-lettered: the run is rolled back and a retry processes it once", async () => {
+    const { EcosError } = await import("../../processors/runtime/errors");
+    let registryDown = true;
+    const flaky = {
+      ...jsonSerde<MeterReading>(),
+      name: "flaky",
+      deserialize: (topic: string, data: Buffer) => {
+        const v = JSON.parse(data.toString()) as MeterReading;
+        if (registryDown && v.readingWh === 4242)
+          throw new EcosError("ECOS_REGISTRY_UNAVAILABLE", "registry did not answer");
+        return v;
+      },
+    };
+    const driver = await InProcessDriver.create(
+      buildCountingTopology({ readingSerde: flaky, countSerde: jsonSerde() }),
+      {
+        applicationId: "transient",
+      },
+    );
+    const readings = [...syntheticReadings(10, 3)].map((r, i) => ({
+      ...r,
+      readingWh: i === 6 ? 4242 : r.readingWh,
+    }));
+    const input = readings.map((r) => ({ key: r.deviceId, value: r }));
+    await expect(driver.pipeInput(demoTopics().readings, input, flaky)).rejects.toMatchObject({
+      code: "ECOS_REGISTRY_UNAVAILABLE",
+    });
+    expect(driver.rawRecords(DEFAULT_DEAD_LETTER_TOPIC)).toHaveLength(0);
+    registryDown = false;
+    await driver.runUntilIdle();
+    const counts = driver.storeEntries<{ count: number }>(DEMO_STORES.deviceCounts);
+    expect(counts.reduce((n, [, c]) => n + c.count, 0)).toBe(10);
+    const out = await driver.readOutput(demoTopics().deviceCounts, jsonSerde<{ count: number }>());
+    expect(out).toHaveLength(10);
+    expect(driver.rawRecords(DEFAULT_DEAD_LETTER_TOPIC)).toHaveLength(0);
+    await driver.close();
+  });
+});
