@@ -36,6 +36,7 @@ import { ConfluentSchemaRegistryClient, InMemorySchemaRegistry } from "../../sch
 import { duplicateIds } from "../helpers/invariants";
 import { readTopic, uniquePrefix } from "./kafka-harness";
 import { testServices } from "./services";
+import { trackChild } from "./children";
 
 const APP = path.join(__dirname, "fixtures", "anomaly-app.ts");
 const PARTITIONS = 3;
@@ -177,9 +178,11 @@ interface Run {
 }
 
 function startApp(args: string[]): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", APP, ...args], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child = trackChild(
+    spawn(process.execPath, ["--import", "tsx", APP, ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+    }),
+  );
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const run: Run = {

@@ -13,6 +13,7 @@ import { EVENT_SCHEMAS, type MigrationEvent } from "../../schemas/event-records"
 import { ConfluentSchemaRegistryClient } from "../../schemas/registry";
 import { kafkaAdmin, produce, targets, uniqueName, waitForCommitted } from "./clickhouse-helpers";
 import { testServices } from "./services";
+import { trackChild } from "./children";
 
 const APP = path.join(__dirname, "fixtures", "clickhouse-sink-app.ts");
 const ATTEMPTS = 15_000;
@@ -27,9 +28,11 @@ interface Run {
 }
 
 function startApp(args: string[]): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", APP, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = trackChild(
+    spawn(process.execPath, ["--import", "tsx", APP, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
   let stderr = "";
   const run: Run = {
     child,

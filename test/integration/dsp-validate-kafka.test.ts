@@ -16,6 +16,7 @@ import { generateDspLoad } from "../../bench/dsp-load";
 import { duplicateIds, missingIds } from "../helpers/invariants";
 import { readTopic, uniquePrefix } from "./kafka-harness";
 import { testServices } from "./services";
+import { trackChild } from "./children";
 
 const REQUESTS = Number(process.env.ECOS_DSP_IT_REQUESTS ?? 10_000);
 const APP = path.join(__dirname, "fixtures", "dsp-app.ts");
@@ -28,9 +29,11 @@ function startApp(args: string[]): {
   exited: Promise<void>;
   stderr: () => string;
 } {
-  const child = spawn(process.execPath, ["--import", "tsx", APP, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = trackChild(
+    spawn(process.execPath, ["--import", "tsx", APP, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
   let committed = 0;
   let committedAll = 0;
   let stderr = "";

@@ -20,6 +20,7 @@ import {
 import { countingViolations, tally } from "../helpers/invariants";
 import { createTopics, produceKeyed, readTopic, removeRun, uniquePrefix } from "./kafka-harness";
 import { testServices } from "./services";
+import { trackChild } from "./children";
 
 const RECORDS = 100_000;
 const DEVICES = 2_000;
@@ -35,9 +36,11 @@ interface Run {
 }
 
 function startApp(args: string[]): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", APP, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = trackChild(
+    spawn(process.execPath, ["--import", "tsx", APP, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
   const run: Run = {
     child,
     committed: 0,
