@@ -1,6 +1,3 @@
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { InProcessDriver } from "../../processors/runtime/in-process-driver";
 import type { ProcessorContext, StreamRecord } from "../../processors/runtime/api";
 import { jsonSerde } from "../../processors/runtime/serde";
@@ -13,66 +10,12 @@ import {
   syntheticReadings,
   type MeterReading,
 } from "../../processors/demo/counting";
-import type { Serde } from "../../processors/runtime/serde";
-import type { Topology } from "../../processors/runtime/topology";
 import { DEFAULT_DEAD_LETTER_TOPIC } from "../../processors/runtime/topics";
-import { behaviourSuite, type Harness, type HarnessRecord } from "./behaviour-suite";
-
-/** The in-process driver behind the behavioural suite's harness. */
-async function inProcessHarness(): Promise<Harness> {
-  const partitions = 3;
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-inproc-"));
-  let driver: InProcessDriver | undefined;
-  const reads = new Map<string, Array<HarnessRecord<unknown>>>();
-  return {
-    prefix: "",
-    partitions,
-    async start(topology: Topology) {
-      driver = await InProcessDriver.create(topology, {
-        applicationId: "suite",
-        partitions,
-        stateDir,
-        topicPartitions: { [DEFAULT_DEAD_LETTER_TOPIC]: 1 },
-      });
-    },
-    async pipe(topic, records, serde) {
-      await driver!.pipeInput(topic, records, serde);
-    },
-    async pipeRaw(topic, records) {
-      await driver!.pipeRaw(topic, records);
-    },
-    async read<V>(topic: string, serde: Serde<V>, expected: number) {
-      const acc = (reads.get(topic) ?? []) as Array<HarnessRecord<V>>;
-      for (const r of await driver!.readOutput(topic, serde)) {
-        acc.push({
-          key: r.key,
-          value: r.value,
-          partition: r.partition,
-          timestamp: r.timestamp,
-          headers: { ...r.headers },
-        });
-      }
-      reads.set(topic, acc);
-      if (acc.length < expected)
-        throw new Error(`expected ${expected} records on ${topic}, found ${acc.length}`);
-      return acc;
-    },
-    deadLetterTopic: () => DEFAULT_DEAD_LETTER_TOPIC,
-    async storeEntries<V>(name: string) {
-      return driver!.storeEntries<V>(name);
-    },
-    async restart() {
-      await driver!.restart();
-    },
-    async close() {
-      await driver?.close();
-      fs.rmSync(stateDir, { recursive: true, force: true });
-    },
-  };
-}
+import { behaviourSuite } from "./behaviour-suite";
+import { inProcessHarness } from "./in-process-harness";
 
 describe("in-process driver: behavioural suite", () => {
-  behaviourSuite(inProcessHarness, { backends: ["memory", "lmdb"] });
+  behaviourSuite(() => inProcessHarness("suite"), { backends: ["memory", "lmdb"] });
 });
 
 describe("in-process driver specifics", () => {
