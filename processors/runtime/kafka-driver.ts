@@ -529,6 +529,9 @@ export class KafkaDriver {
     }
     const s = state;
     const run = async (): Promise<void> => {
+      // The task was rebuilt (recoverTask) while this batch waited: leave the records unresolved;
+      // the consumer fetches them again from the position recovery sought to.
+      if (this.tasks.get(taskId) !== s || this.fatal) return;
       const every = this.opts.commitEveryRecords ?? 5000;
       const messages = batch.messages;
       let first: string | undefined;
@@ -589,14 +592,16 @@ export class KafkaDriver {
     });
     // A pause before the retry, so a registry or broker outage is not a hot loop.
     await sleep(e.code === "ECOS_TRANSACTION_FAILED" ? 100 : 1000);
-    this.tasks.delete(s.task.id);
+    // The old state stays in the map until its replacement is ready, so a batch arriving meanwhile
+    // waits on this chain instead of building a second task (and producer) with the same id.
     await this.closeTask(s);
     try {
       const [stId, p] = s.task.id.split("_").map(Number) as [number, number];
       const fresh = await this.createTask(stId, p);
       await this.restore([fresh]);
       await fresh.task.init();
-      this.tasks.set(fresh.task.id, fresh);
+      if (this.tasks.get(s.task.id) === s) this.tasks.set(fresh.task.id, fresh);
+      else await this.closeTask(fresh); // revoked meanwhile
       if (from.offset !== undefined)
         this.consumer?.seek({ topic: from.topic, partition: from.partition, offset: from.offset });
     } catch (again) {
@@ -666,6 +671,7 @@ export class KafkaDriver {
     if (this.stopped || this.fatal) return;
     for (const s of this.tasks.values()) {
       s.chain = s.chain.then(async () => {
+        if (this.tasks.get(s.task.id) !== s || this.fatal) return; // rebuilt or revoked meanwhile
         try {
           await s.task.punctuate("wall-clock-time", Date.now());
           if (s.task.hasPendingWrites()) await this.commitTask(s, undefined);
