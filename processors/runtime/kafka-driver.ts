@@ -602,10 +602,30 @@ export class KafkaDriver {
       await fresh.task.init();
       if (this.tasks.get(s.task.id) === s) this.tasks.set(fresh.task.id, fresh);
       else await this.closeTask(fresh); // revoked meanwhile
-      if (from.offset !== undefined)
-        this.consumer?.seek({ topic: from.topic, partition: from.partition, offset: from.offset });
+      await this.seekToCommitted(fresh);
     } catch (again) {
       this.fail(again);
+    }
+  }
+
+  /**
+   * Puts every source partition of a rebuilt task back at the group's committed offset. The store was
+   * restored to what Kafka committed, so the consumer must resume exactly there — for every source
+   * topic of the task, and whether or not a failed commit had in fact gone through (fencing in
+   * createTask settles an in-doubt transaction before the offsets are read).
+   */
+  private async seekToCommitted(s: TaskState): Promise<void> {
+    const admin = this.admin as Admin;
+    const topics = s.task.subtopology.sourceTopics.map(this.resolve);
+    const committed = await admin.fetchOffsets({ groupId: this.groupId, topics });
+    for (const t of committed) {
+      const p = t.partitions.find((x) => x.partition === s.task.partition);
+      let offset = p?.offset ?? "-1";
+      if (offset === "-1" || offset === "") {
+        const ends = await admin.fetchTopicOffsets(t.topic);
+        offset = ends.find((x) => x.partition === s.task.partition)?.low ?? "0";
+      }
+      this.consumer?.seek({ topic: t.topic, partition: s.task.partition, offset });
     }
   }
 
