@@ -16,7 +16,7 @@ import {
   type DeviceCount,
   type MeterReading,
 } from "../../processors/demo/counting";
-import { countSequenceViolations, mapDifferences } from "../helpers/invariants";
+import { countingViolations, mapDifferences, tally } from "../helpers/invariants";
 
 export interface HarnessRecord<V> {
   key: string | null;
@@ -52,20 +52,10 @@ export interface Harness {
 const readingSerde = jsonSerde<MeterReading>("json:MeterReading");
 const countSerde = jsonSerde<DeviceCount>("json:DeviceCount");
 
-function expectedCounts(readings: MeterReading[], by: (r: MeterReading) => string): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const r of readings) m.set(by(r), (m.get(by(r)) ?? 0) + 1);
-  return m;
-}
-
 function finalCounts(records: Array<HarnessRecord<DeviceCount>>): Map<string, number> {
   const m = new Map<string, number>();
   for (const r of records) m.set(r.key as string, Math.max(m.get(r.key as string) ?? 0, r.value.count));
   return m;
-}
-
-function byPartitionOrder<V>(records: Array<HarnessRecord<V>>): Array<HarnessRecord<V>> {
-  return [...records].sort((a, b) => a.partition - b.partition);
 }
 
 /** Emits, on each stream-time punctuation, how many records arrived since the previous one. */
@@ -128,14 +118,9 @@ export function behaviourSuite(
       const out = await h.read(topics.deviceCounts, countSerde, readings.length);
       expect(out).toHaveLength(readings.length);
       expect(
-        countSequenceViolations(
-          byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })),
-        ),
-      ).toEqual([]);
-      expect(
-        mapDifferences(
-          expectedCounts(readings, (r) => r.deviceId),
-          finalCounts(out),
+        countingViolations(
+          out,
+          tally(readings, (r) => r.deviceId),
         ),
       ).toEqual([]);
       const stored = new Map(
@@ -143,7 +128,7 @@ export function behaviourSuite(
       );
       expect(
         mapDifferences(
-          expectedCounts(readings, (r) => r.deviceId),
+          tally(readings, (r) => r.deviceId),
           stored,
         ),
       ).toEqual([]);
@@ -167,14 +152,9 @@ export function behaviourSuite(
     const out = await h.read(topics.supplierCounts, countSerde, readings.length);
     expect(out).toHaveLength(readings.length);
     expect(
-      mapDifferences(
-        expectedCounts(readings, (r) => r.supplierMpid),
-        finalCounts(out),
-      ),
-    ).toEqual([]);
-    expect(
-      countSequenceViolations(
-        byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })),
+      countingViolations(
+        out,
+        tally(readings, (r) => r.supplierMpid),
       ),
     ).toEqual([]);
   });
@@ -197,7 +177,7 @@ export function behaviourSuite(
     const out = await h.read(topics.deviceCounts, countSerde, readings.length);
     expect(
       mapDifferences(
-        expectedCounts(readings, (r) => r.deviceId),
+        tally(readings, (r) => r.deviceId),
         finalCounts(out),
       ),
     ).toEqual([]);
@@ -235,14 +215,9 @@ export function behaviourSuite(
     const out = await h.read(topics.deviceCounts, countSerde, readings.length);
     expect(out).toHaveLength(readings.length);
     expect(
-      mapDifferences(
-        expectedCounts(readings, (r) => r.deviceId),
-        finalCounts(out),
-      ),
-    ).toEqual([]);
-    expect(
-      countSequenceViolations(
-        byPartitionOrder(out).map((r) => ({ key: r.key as string, count: r.value.count })),
+      countingViolations(
+        out,
+        tally(readings, (r) => r.deviceId),
       ),
     ).toEqual([]);
   });
