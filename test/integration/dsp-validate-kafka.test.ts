@@ -14,7 +14,7 @@ import { partitionForKey } from "../../processors/runtime/partitioner";
 import { dspTopics, jsonDspSerdes } from "../../processors/dsp/topology";
 import { generateDspLoad } from "../../bench/dsp-load";
 import { duplicateIds, missingIds } from "../helpers/invariants";
-import { readTopic, uniquePrefix } from "./kafka-harness";
+import { progressReport, readTopic, uniquePrefix } from "./kafka-harness";
 import { testServices } from "./services";
 import { trackChild } from "./children";
 
@@ -141,8 +141,13 @@ describe("dsp-validate on Kafka: every request answered exactly once across a SI
     const out = await readTopic(kafka, topics.responses, serdes.response, REQUESTS, {
       settleMs: 3000,
       timeoutMs: 150_000,
-    }).catch((err: Error) => {
-      throw new Error(`${err.message}; app stderr: ${second.stderr().slice(-2000)}`);
+    }).catch(async (err: Error) => {
+      const log = path.join(os.tmpdir(), `${prefix}second-app.log`);
+      fs.writeFileSync(log, second.stderr());
+      const report = await progressReport(kafka, appId, [topics.requests], [topics.responses]);
+      throw new Error(
+        `${err.message}\n${report}\napp stderr (whole in ${log}): ${second.stderr().slice(-2000)}`,
+      );
     });
     second.child.kill("SIGTERM");
     await second.exited;

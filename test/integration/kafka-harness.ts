@@ -239,3 +239,63 @@ export async function waitFor(pred: () => boolean, what: string, ms = 120000): P
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Where a consumer group stands on its input topics, and how many records each output topic holds
+ * committed vs in all (read_uncommitted): the evidence a failed read needs — input left unconsumed,
+ * or outputs written but invisible behind an open transaction.
+ */
+export async function progressReport(
+  kafka: Kafka,
+  groupId: string,
+  inputs: string[],
+  outputs: string[],
+): Promise<string> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const lines: string[] = [];
+  try {
+    for (const t of await admin.fetchOffsets({ groupId, topics: inputs })) {
+      const ends = await admin.fetchTopicOffsets(t.topic);
+      const parts = ends.map((e) => {
+        const c = t.partitions.find((p) => p.partition === e.partition)?.offset ?? "?";
+        return `p${e.partition} committed ${c}/end ${e.high}`;
+      });
+      lines.push(`input ${t.topic}: ${parts.join(", ")}`);
+    }
+    for (const topic of outputs) {
+      const [all, committed] = await Promise.all([
+        countRecords(kafka, topic, true),
+        countRecords(kafka, topic, false),
+      ]);
+      lines.push(`output ${topic}: ${committed} committed records of ${all} written`);
+    }
+  } catch (err) {
+    lines.push(`progress report failed: ${(err as Error).message}`);
+  } finally {
+    await admin.disconnect();
+  }
+  return lines.join("\n");
+}
+
+async function countRecords(kafka: Kafka, topic: string, readUncommitted: boolean): Promise<number> {
+  const consumer = kafka.consumer({ groupId: `count-${randomBytes(6).toString("hex")}`, readUncommitted });
+  let n = 0;
+  let last = Date.now();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        n += batch.messages.length;
+        last = Date.now();
+      },
+    });
+    const start = Date.now();
+    while (Date.now() - last < 3000 && Date.now() - start < 30000)
+      await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    await consumer.disconnect();
+  }
+  return n;
+}
