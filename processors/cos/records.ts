@@ -27,7 +27,7 @@ export const COS_TOPICS = {
   /** From devices and the S1SP (DeviceResponse), key device id. */
   deviceResponses: "device.responses",
   /** DCC alerts (N63, N65, change-of-supplier alerts; ecos.duis.DccAlertEvent), key recipient User ID. */
-  alerts: "dcc.alerts",
+  alerts: "duis.alerts",
 } as const;
 
 export type CosTopics = { -readonly [K in keyof typeof COS_TOPICS]: string };
