@@ -4,9 +4,11 @@
  * root, the OCA, the gaining supplier's cast, the ECoS and TCoS Parties' transitionalCoS credentials,
  * a losing supplier's DS/KA/KA top-up certificates, and one signing key per device.
  *
- * [GAP] The test PKI names no CoS Party credentials; the labels and entity ids here are those the GBCS
- * tests use (`ecos-party` 90-B3-D5-1F-30-00-00-04, `tcos-party` …-05). A CoS Party built with other
- * labels must hand its certificates to the fleet (`FleetCredentials` is plain data for that reason).
+ * [GAP] The test PKI names no CoS Party credentials; the labels and entity ids here are those the CoS
+ * Party's tests use (test/ecos-party/fixtures.ts: `ECOS-cos` / `TCOS-cos`, the transitionalCoS
+ * certificates, OU 05; `ECOS-xmlsign` / `TCOS-xmlsign`, the countersigning certificates, OU 87;
+ * entity ids 90-B3-D5-1F-30-00-00-04 and …-05). A CoS Party with other key material must hand its
+ * certificates to the simulators (`FleetCredentials` is plain data for that reason).
  *
  * Private keys stay in memory; nothing here is logged or written to the state file.
  */
@@ -42,13 +44,22 @@ export interface SeededCredentials extends FleetCredentials {
   /** With private keys, for tests and the load generator (sign pre-commands, countersign). */
   readonly ecosPartyCredential: TestCredential;
   readonly tcosPartyCredential: TestCredential;
+  /** The CoS Parties' XML countersigning credentials. */
+  readonly ecosXmlSign: TestCredential;
+  readonly tcosXmlSign: TestCredential;
 }
 
 export function seededCredentials(seed = "ecos-stream-test-pki"): SeededCredentials {
   const cast = buildSrv623Cast(seed);
   const pki = cast.pki;
-  const ecos = pki.issue("ecos-party", { ou: "05", entityId: SIM_ECOS_PARTY_ID }, ["digitalSignature"]);
-  const tcos = pki.issue("tcos-party", { ou: "05", entityId: SIM_TCOS_PARTY_ID }, ["digitalSignature"]);
+  const ecos = pki.issue("ECOS-cos", { ou: "05", entityId: SIM_ECOS_PARTY_ID }, ["digitalSignature"]);
+  const tcos = pki.issue("TCOS-cos", { ou: "05", entityId: SIM_TCOS_PARTY_ID }, ["digitalSignature"]);
+  const ecosXml = pki.issue("ECOS-xmlsign", { ou: "87", cn: "ECOS", entityId: SIM_ECOS_PARTY_ID }, [
+    "digitalSignature",
+  ]);
+  const tcosXml = pki.issue("TCOS-xmlsign", { ou: "87", cn: "TCOS", entityId: SIM_TCOS_PARTY_ID }, [
+    "digitalSignature",
+  ]);
   const L = SIM_LOSING_SUPPLIER_ID;
   const losingDs = pki.issue(`ds/${L}`, { ou: "02", entityId: L }, ["digitalSignature"]);
   const losingKa = pki.issue(`ka/${L}`, { ou: "02", entityId: L }, ["keyAgreement"]);
@@ -61,10 +72,12 @@ export function seededCredentials(seed = "ecos-stream-test-pki"): SeededCredenti
     tcosParty: tcos.der,
     ecosPartyCredential: ecos,
     tcosPartyCredential: tcos,
+    ecosXmlSign: ecosXml,
+    tcosXmlSign: tcosXml,
     losingDs: losingDs.der,
     losingKa: losingKa.der,
     losingKaTopUp: losingKaTopUp.der,
-    xmlSigners: [cast.supplierXmlSign.der, cast.dspXmlSign.der, ecos.der, tcos.der],
+    xmlSigners: [cast.supplierXmlSign.der, cast.dspXmlSign.der, ecosXml.der, tcosXml.der],
   };
 }
 

@@ -123,7 +123,7 @@ export function s1spRequest(
 ): S1spRequest {
   const xml = Buffer.from(castSrv623Xml(cast, deviceId, counter, o.xml ?? {}), "utf8");
   let bytes = signDuisDocument(xml, parseXml(xml), cast.supplierXmlSign.signingKey());
-  const signers = [cast.dspXmlSign, creds.ecosPartyCredential].slice(0, (o.signatures ?? 3) - 1);
+  const signers = [cast.dspXmlSign, creds.ecosXmlSign].slice(0, (o.signatures ?? 3) - 1);
   for (const s of signers) bytes = countersignDuisDocument(bytes, parseXml(bytes), s.signingKey());
   return {
     requestId: `${cast.supplierId}:${deviceId}:${counter}`,
