@@ -135,3 +135,13 @@ export function s1spRequest(
     cancellation: o.cancellation ?? false,
   };
 }
+
+/** The error code `fn` throws with (undefined when it does not throw). */
+export function thrownCode(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code ?? "(no code)";
+  }
+  return undefined;
+}
