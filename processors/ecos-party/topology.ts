@@ -704,3 +704,18 @@ export function buildCosPartyTopology(opts: CosPartyOptions): Topology {
   }
   return b.build();
 }
+
+/** The ECoS Party's topology. */
+export function buildEcosPartyTopology(opts: Omit<CosPartyOptions, "party" | "decommissionAt">): Topology {
+  return buildCosPartyTopology({ ...opts, party: "ECOS" });
+}
+
+/**
+ * The TCoS Party's topology: the same processors with the transitional key (in `crypto`) and a
+ * decommission date after which every request is refused ("decommissioned") with an alert.
+ */
+export function buildTcosPartyTopology(
+  opts: Omit<CosPartyOptions, "party" | "decommissionAt"> & { readonly decommissionAt: number | null },
+): Topology {
+  return buildCosPartyTopology({ ...opts, party: "TCOS" });
+}
