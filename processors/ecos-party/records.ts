@@ -25,6 +25,8 @@ import type {
 export interface PendingAuthorisation extends ServiceRequestEnvelope {
   readonly smetsGeneration: SmetsGeneration;
   readonly deviceType: string;
+  /** The device's transitionalCoS floor (decimal): its counter starts above it. */
+  readonly counterFloor: string;
   /** Execution time of a future-dated request; null when immediate or a cancellation. */
   readonly executionAt: number | null;
   readonly cancellation: boolean;

@@ -104,7 +104,11 @@ export interface CosPartyStores {
   readonly inventory: string;
   /** Per-device CoS counter (cos-counter.ts). */
   readonly counters: string;
-  /** Requests already authorised, by RequestID: a redelivered request is not authorised twice. */
+  /**
+   * The last requests authorised per device (key device id, at most AUTHORISED_PER_DEVICE): a
+   * redelivered request is not authorised twice, even after a newer request took the device's latest
+   * counter. Bounded per device, so it grows with the device count like the counter store.
+   */
   readonly authorised: string;
 }
 
@@ -140,6 +144,12 @@ export interface CosPartyOptions {
   readonly alert?: CosPartyAlertSpec;
   /** Device types, statuses and replacement counts (the DSP's policy by default). */
   readonly policy?: DspPolicy;
+  /**
+   * The device's known transitionalCoS anti-replay floor: the party's counters for the device start
+   * above it (reference §5.4 item 5 — a migrated device keeps the last TCoS counter as its floor).
+   * [GAP] the inventory carries no such field; default 0 for every device.
+   */
+  readonly counterFloorOf?: (device: DeviceSnapshot) => bigint;
   /**
    * [I] Whether a SMETS2+ device whose credential the inventory does not know (UNKNOWN) may be
    * authorised by this party. Default false: a pre-command the device cannot verify is not issued.
@@ -409,6 +419,7 @@ export class CosVerifyProcessor implements Processor<ServiceRequestEnvelope, unk
       raw: Buffer.from(cs.buffer, cs.byteOffset, cs.byteLength),
       smetsGeneration: device!.smetsGeneration,
       deviceType: device!.deviceType,
+      counterFloor: (this.opts.counterFloorOf?.(device!) ?? 0n).toString(),
       executionAt: req.form === "future-dated" ? req.executionTime : null,
       cancellation: req.form === "cancellation" || req.executionTime === CANCELLATION_EXECUTION_TIME,
     };
@@ -474,8 +485,12 @@ class ToDeviceProcessor implements Processor<PendingAuthorisation, PendingAuthor
   }
 }
 
-/** What the authorised-requests store keeps per RequestID. */
+/** Requests remembered per device in the authorised-requests store. */
+export const AUTHORISED_PER_DEVICE = 16;
+
+/** One authorised request, as the authorised-requests store keeps it (a list per device). */
 export interface AuthorisedRequest {
+  readonly requestId: string;
   /** The pre-command's counter (decimal), or null for SMETS1. */
   readonly counter: string | null;
   readonly authorisedAt: number;
@@ -485,7 +500,7 @@ export interface AuthorisedRequest {
 export class CosAuthoriseProcessor implements Processor<PendingAuthorisation, unknown> {
   private ctx!: ProcessorContext<unknown>;
   private counters!: KeyValueStore<CosCounterEntry>;
-  private authorised!: KeyValueStore<AuthorisedRequest>;
+  private authorised!: KeyValueStore<AuthorisedRequest[]>;
   private refusals!: RefusalWriter;
   /** Requests seen again after they were authorised: not authorised a second time. */
   redeliveries = 0;
@@ -496,7 +511,7 @@ export class CosAuthoriseProcessor implements Processor<PendingAuthorisation, un
     this.ctx = ctx;
     const s = cosPartyStores(this.opts.party);
     this.counters = ctx.getStateStore<CosCounterEntry>(s.counters);
-    this.authorised = ctx.getStateStore<AuthorisedRequest>(s.authorised);
+    this.authorised = ctx.getStateStore<AuthorisedRequest[]>(s.authorised);
     this.refusals = new RefusalWriter(ctx, this.opts, "authorise");
   }
 
@@ -517,7 +532,7 @@ export class CosAuthoriseProcessor implements Processor<PendingAuthorisation, un
     const seen = new Set<string>();
     for (const r of records) {
       const p = r.value;
-      if (this.authorised.get(p.requestId) !== undefined || seen.has(p.requestId)) {
+      if (seen.has(p.requestId) || this.wasAuthorised(p)) {
         this.redelivered(p);
         continue;
       }
@@ -530,7 +545,7 @@ export class CosAuthoriseProcessor implements Processor<PendingAuthorisation, un
       // commit rolls the reservation back with the output; an emitted counter is never handed out again.
       let reservation;
       try {
-        reservation = reserveCosCounter(this.counters, p.deviceId, p.requestId);
+        reservation = reserveCosCounter(this.counters, p.deviceId, p.requestId, BigInt(p.counterFloor));
       } catch (err) {
         if (err instanceof EcosError && err.code === "ECOS_COS_COUNTER_EXHAUSTED") {
           steps.push({ kind: "refuse", p, failure: { checkId: "counter-exhausted", message: err.message } });
@@ -583,6 +598,10 @@ export class CosAuthoriseProcessor implements Processor<PendingAuthorisation, un
     }
   }
 
+  private wasAuthorised(p: PendingAuthorisation): boolean {
+    return (this.authorised.get(p.deviceId) ?? []).some((a) => a.requestId === p.requestId);
+  }
+
   private redelivered(p: PendingAuthorisation): void {
     this.redeliveries++;
     this.opts.onOutcome?.({ requestId: p.requestId, outcome: "redelivered" });
@@ -605,7 +624,11 @@ export class CosAuthoriseProcessor implements Processor<PendingAuthorisation, un
       executionAt: p.executionAt,
       cancellation: p.cancellation,
     };
-    this.authorised.put(p.requestId, { counter: auth.counter, authorisedAt: now });
+    const held = this.authorised.get(p.deviceId) ?? [];
+    this.authorised.put(p.deviceId, [
+      ...held.slice(-(AUTHORISED_PER_DEVICE - 1)),
+      { requestId: p.requestId, counter: auth.counter, authorisedAt: now },
+    ]);
     this.ctx.forward({ key: p.deviceId, value: auth, timestamp: now }, "authorisations-sink");
     const stage: RequestStageEvent = {
       eventId: `${p.requestId}:COS_PARTY_AUTHORISED:0`,
@@ -683,7 +706,7 @@ export function buildCosPartyTopology(opts: CosPartyOptions): Topology {
     .addProcessor("cos-authorise", () => new CosAuthoriseProcessor(opts), "by-device")
     .addStateStore({ name: s.counters, valueSerde: jsonSerde<CosCounterEntry>(), backend }, "cos-authorise")
     .addStateStore(
-      { name: s.authorised, valueSerde: jsonSerde<AuthorisedRequest>(), backend },
+      { name: s.authorised, valueSerde: jsonSerde<AuthorisedRequest[]>(), backend },
       "cos-authorise",
     )
     .addSink(

@@ -20,7 +20,11 @@ import type { CosAuthorisation } from "../../processors/cos/records";
 import { COS_COUNTER_STORE, type CosCounterEntry } from "../../processors/ecos-party/cos-counter";
 import { DEFAULT_COS_PARTY_RESPONSE_CODES, type CosPartyCheckId } from "../../processors/ecos-party/checks";
 import { InlineCosPartyCrypto, type PreCommandJob } from "../../processors/ecos-party/crypto";
-import { cosPartyStores } from "../../processors/ecos-party/topology";
+import {
+  AUTHORISED_PER_DEVICE,
+  cosPartyStores,
+  type AuthorisedRequest,
+} from "../../processors/ecos-party/topology";
 import { cosPartyAvroSerdes } from "../../processors/ecos-party/serdes";
 import { InMemorySchemaRegistry } from "../../schemas/registry";
 import {
@@ -430,6 +434,39 @@ describe("ECoS Party: the per-device counter", () => {
     ]);
     // Counter 2 was signed twice but emitted once: no device ever saw the first signature.
     expect(crypto.jobs).toEqual([1n, 2n, 2n]);
+    await rig.driver.close();
+  });
+
+  test("starts above the device's transitionalCoS floor (a migrated device keeps the last TCoS counter)", async () => {
+    const rig = await partyRig({
+      extra: { counterFloorOf: (d) => (d.deviceId === DEVICE_ID ? 6000n : 0n) },
+    });
+    await rig.send(
+      envelope(countersigned623({}, 1006)),
+      envelope(countersigned623({}, 1007, DEVICE_2), 1007, DEVICE_2),
+    );
+    const [a, b] = (await rig.authorisations()).map((r) => r.value);
+    expect([a!.counter, b!.counter]).toEqual(["6001", "1"]);
+    expect(parsePreCommand(a!.preCommand!).header.originatorCounter).toBe(6001n);
+    expect(checkAgainst(a!)).toMatchObject({ ok: true });
+    await rig.driver.close();
+  });
+
+  test("the authorised-requests memory is bounded per device", async () => {
+    const rig = await partyRig();
+    const n = AUTHORISED_PER_DEVICE + 2;
+    await rig.send(
+      ...Array.from({ length: n }, (_, i) => envelope(countersigned623({}, 5000 + i), 5000 + i)),
+    );
+    expect((await rig.authorisations()).map((r) => r.value.counter)).toEqual(
+      Array.from({ length: n }, (_, i) => String(i + 1)),
+    );
+    const [[, held]] = rig.driver.storeEntries<AuthorisedRequest[]>(cosPartyStores("ECOS").authorised) as [
+      [string, AuthorisedRequest[]],
+    ];
+    expect(held.map((h) => h.counter)).toEqual(
+      Array.from({ length: AUTHORISED_PER_DEVICE }, (_, i) => String(n - AUTHORISED_PER_DEVICE + i + 1)),
+    );
     await rig.driver.close();
   });
 
