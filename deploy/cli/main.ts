@@ -10,6 +10,7 @@ import { registerCheckCommand } from "./check";
 import { registerDspCommands } from "./dsp";
 import { registerReportCommands } from "./report";
 import { runDemo } from "./run";
+import { registerSimCommand } from "./sim";
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -60,6 +61,7 @@ registerDspCommands(program);
 registerCheckCommand(program);
 registerAdtCommands(program);
 registerReportCommands(program);
+registerSimCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof EcosError) {
