@@ -282,6 +282,13 @@ function isGateResult(
 
 const KNOWN_CHECKS = new Set<string>(COS_PARTY_CHECK_IDS);
 
+function decommissioned(party: CosParty, at: number): CosPartyFailure {
+  return {
+    checkId: "decommissioned",
+    message: `the ${party} Party was decommissioned at ${new Date(at).toISOString()}; the device must be migrated to the ECoS credential`,
+  };
+}
+
 /** Stage 0: the checks on the worker pool, the inventory, the decommission date. */
 export class CosVerifyProcessor implements Processor<ServiceRequestEnvelope, unknown> {
   private ctx!: ProcessorContext<unknown>;
@@ -312,10 +319,7 @@ export class CosVerifyProcessor implements Processor<ServiceRequestEnvelope, unk
     if (off !== null && now >= off) {
       // The transitional key is switched off: no signature work at all.
       for (const r of records)
-        this.refuse(r.value, this.inventory.device(r.value.deviceId), {
-          checkId: "decommissioned",
-          message: `the ${this.opts.party} Party was decommissioned at ${new Date(off).toISOString()}; the device must be migrated to the ECoS credential`,
-        });
+        this.refuse(r.value, this.inventory.device(r.value.deviceId), decommissioned(this.opts.party, off));
       return;
     }
     const inputs = records.map((r) => ({ bytes: r.value.raw, receivedAt: r.value.receivedAt }));
@@ -537,6 +541,12 @@ export class CosAuthoriseProcessor implements Processor<PendingAuthorisation, un
         continue;
       }
       seen.add(p.requestId);
+      const off = this.opts.decommissionAt ?? null;
+      if (off !== null && this.ctx.currentSystemTimeMs() >= off) {
+        // Checked again here: a request checked before the date may reach this stage after it.
+        steps.push({ kind: "refuse", p, failure: decommissioned(this.opts.party, off) });
+        continue;
+      }
       if (p.smetsGeneration === "SMETS1") {
         steps.push({ kind: "authorise", p, counter: null, job: -1 });
         continue;

@@ -404,6 +404,23 @@ function countingCrypto(): CountingCrypto {
   return new CountingCrypto(cryptoOptions("ECOS"));
 }
 
+describe("TCoS Party: decommission between the checks and the signature", () => {
+  test("a request checked before the date but signed after it is refused, not signed", async () => {
+    const decommissionAt = RECEIVED_AT + DAY;
+    const crypto = new CountingCrypto(cryptoOptions("TCOS"));
+    const rig = await partyRig({ party: "TCOS", crypto, extra: { decommissionAt } });
+    crypto.failNext = 1;
+    await expect(rig.send(envelope(countersigned623()))).rejects.toThrow(/worker/);
+    // The retry of the authorise stage runs after the decommission date.
+    await rig.driver.advanceWallClock(DAY);
+    expect(await rig.authorisations()).toEqual([]);
+    expect((await rig.responses()).map((r) => r.headers["ecos.cos-party.check"])).toEqual(["decommissioned"]);
+    expect(crypto.jobs).toEqual([1n]); // signed once, in the run that was rolled back
+    expect(rig.driver.storeEntries(cosPartyStores("TCOS").counters)).toEqual([]);
+    await rig.driver.close();
+  });
+});
+
 describe("ECoS Party: the per-device counter", () => {
   test("never reused across a driver restart (restored from the changelog)", async () => {
     const rig = await partyRig();
