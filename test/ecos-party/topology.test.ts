@@ -510,3 +510,34 @@ describe("ECoS Party: the per-device counter", () => {
     },
   );
 });
+
+describe("ECoS Party: a crashing verify task", () => {
+  class FlakyVerify extends InlineCosPartyCrypto {
+    failures = 0;
+    calls = 0;
+    override verifyBatch(inputs: Parameters<InlineCosPartyCrypto["verifyBatch"]>[0]) {
+      this.calls++;
+      if (this.failures > 0) {
+        this.failures--;
+        throw new Error("worker thread died");
+      }
+      return super.verifyBatch(inputs);
+    }
+  }
+
+  test("one crash is retried; two answer worker-failed rather than stall", async () => {
+    const crypto = new FlakyVerify(cryptoOptions("ECOS"));
+    const rig = await partyRig({ crypto });
+    crypto.failures = 1;
+    await rig.send(envelope(countersigned623({}, 1006)));
+    expect((await rig.authorisations()).map((r) => r.value.counter)).toEqual(["1"]);
+    crypto.failures = 2;
+    await rig.send(envelope(countersigned623({}, 1007), 1007));
+    expect(await rig.authorisations()).toEqual([]);
+    const [r] = await rig.responses();
+    expect(r!.headers["ecos.cos-party.check"]).toBe("worker-failed");
+    expect(r!.value.responseCode).toBe(DEFAULT_COS_PARTY_RESPONSE_CODES["worker-failed"]);
+    expect(crypto.calls).toBe(4);
+    await rig.driver.close();
+  });
+});
