@@ -116,34 +116,18 @@ describe("ecos sim on the real broker", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test("verifies and executes signed commands, refuses tampered and replayed ones, alerts future-dated ones, answers the S1SP request", async () => {
+  /** Starts `ecos sim` as a user would and waits until its consumer joined. */
+  async function startSim(): Promise<{ stop(): Promise<number | null>; stdout(): string; stderr(): string }> {
     const child = trackChild(
       spawn(
         process.execPath,
         [
           path.join(REPO_DIR, "deploy", "cli", "bin.cjs"),
           "sim",
-          "--brokers",
-          services.kafkaBrokers.join(","),
-          "--registry",
-          services.registryUrl,
-          "--devices",
-          "30",
-          "--seed",
-          SEED,
-          "--latency",
-          "fixed:300",
-          "--s1sp-latency",
-          "fixed:300",
-          "--perfect",
-          "--topic-prefix",
-          prefix,
-          "--group",
-          group,
-          "--state",
-          stateFile,
-          "--from-beginning",
-          "--summary-json",
+          ...["--brokers", services.kafkaBrokers.join(","), "--registry", services.registryUrl],
+          ...["--devices", "30", "--seed", SEED, "--latency", "fixed:300", "--s1sp-latency", "fixed:300"],
+          ...["--perfect", "--topic-prefix", prefix, "--group", group, "--state", stateFile],
+          ...["--from-beginning", "--summary-json"],
         ],
         { stdio: ["ignore", "pipe", "pipe"], cwd: REPO_DIR },
       ),
@@ -158,7 +142,18 @@ describe("ecos sim on the real broker", () => {
       if (child.exitCode !== null || Date.now() > until) throw new Error(`ecos sim did not start: ${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    return {
+      stop: async () => {
+        child.kill("SIGTERM");
+        return exited;
+      },
+      stdout: () => stdout,
+      stderr: () => stderr,
+    };
+  }
 
+  test("verifies and executes signed commands, refuses tampered and replayed ones, alerts future-dated ones, answers the S1SP request; floors survive a restart", async () => {
+    let sim = await startSim();
     const good = command(A, 1n);
     const tampered = command(B, 1n);
     const t = Buffer.from(tampered.command);
@@ -208,9 +203,8 @@ describe("ecos sim on the real broker", () => {
       expect.objectContaining({ source: "S1SP", status: "SUCCESS", payload: null }),
     ]);
 
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    const summary = JSON.parse(stdout.trim().split("\n").pop()!) as {
+    expect(await sim.stop()).toBe(0);
+    const summary = JSON.parse(sim.stdout().trim().split("\n").pop()!) as {
       deviceCommands: number;
       s1spRequests: number;
       responsesProduced: number;
@@ -227,5 +221,31 @@ describe("ecos sim on the real broker", () => {
     expect(ds(C).equals(cast.replacementDs.der)).toBe(true);
     expect(ds(D).equals(cast.replacementDs.der)).toBe(true);
     expect(state.s1sp.find(([d]) => d === E)![1].supplierId).toBe(cast.supplierId);
+
+    // Restarted on its state file: the floors survived, so the same command is a replay; the next counter works.
+    sim = await startSim();
+    expect(sim.stderr()).toContain("sim state restored");
+    const next = command(A, 2n);
+    await produceKeyed(
+      kafka,
+      topics.deviceCommands,
+      [good, next].map((c) => ({ key: c.deviceId, value: c, timestamp: Date.now() })),
+      serdes.deviceCommand,
+      3,
+    );
+    const all = (
+      await readTopic(kafka, topics.deviceResponses, serdes.deviceResponse, 9, { timeoutMs: 30_000 })
+    ).map((r) => r.value);
+    expect(all).toHaveLength(9);
+    expect(all.filter((a) => a.requestId === good.requestId).map((a) => a.status)).toEqual([
+      "SUCCESS",
+      "COUNTER_REPLAYED",
+      "COUNTER_REPLAYED",
+    ]);
+    expect(all.filter((a) => a.requestId === next.requestId).map((a) => a.status)).toEqual(["SUCCESS"]);
+    expect(await sim.stop()).toBe(0);
+    expect(
+      loadStateFile(stateFile, SEED)!.fleet.find(([d]) => d === A)![1].state.floors.transitionalCoS,
+    ).toBe(2n);
   });
 });
