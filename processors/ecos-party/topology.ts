@@ -410,7 +410,8 @@ export class CosVerifyProcessor implements Processor<ServiceRequestEnvelope, unk
       });
     const first = firstCosPartyFailure(failures);
     if (first) {
-      this.refuse(env, device, first);
+      // Authenticated now: answer the signed request's User about the signed request's device.
+      this.refuse({ ...env, requestId: req.requestId, userId, deviceId }, device, first);
       return;
     }
     const cs = result.countersigned!;

@@ -270,6 +270,26 @@ describe("ECoS Party: refusals (response, COS_PARTY_REFUSED stage, N63 alert, no
     await rig.driver.close();
   });
 
+  test("an envelope that names another device than the signed request: envelope-match, answered to the signer", async () => {
+    const rig = await partyRig();
+    const forged = {
+      ...envelope(countersigned623({}, 1006)),
+      deviceId: DEVICE_2,
+      userId: "90-B3-D5-1F-30-09-00-00",
+    };
+    await rig.send(forged);
+    expect(await rig.authorisations()).toEqual([]);
+    const [r] = await rig.responses();
+    expect(r!.headers["ecos.cos-party.check"]).toBe("envelope-match");
+    expect(r!.value).toMatchObject({
+      requestId: `${SUPPLIER}:${DEVICE_ID}:1006`,
+      userId: SUPPLIER,
+      deviceId: DEVICE_ID,
+    });
+    expect((await rig.alerts()).map((a) => a.value.recipientUserId)).toEqual([SUPPLIER]);
+    await rig.driver.close();
+  });
+
   test("the codes are data: an override reaches the response and the alert", async () => {
     const { cosPartyResponseCodes } = await import("../../processors/ecos-party/checks");
     const rig = await partyRig({
