@@ -316,6 +316,18 @@ class DispatchQuarantinedProcessor implements Processor<
   }
 }
 
+/** A quarantined request the User deleted: its held authorisation is dropped (it is never sent). */
+class DispatchDeletedProcessor implements Processor<AnomalyEvent, unknown> {
+  private held!: KeyValueStore<CosAuthorisation>;
+  init(ctx: ProcessorContext<unknown>): void {
+    this.held = ctx.getStateStore<CosAuthorisation>(DISPATCH_STORES.held);
+  }
+  process(record: StreamRecord<AnomalyEvent>): void {
+    const e = record.value;
+    if (e.kind === "QUARANTINE_DELETED" && e.requestId !== null) this.held.delete(e.requestId);
+  }
+}
+
 /** The dsp-dispatch topology (both drivers run it). */
 export function buildDispatchTopology(opts: DispatchOptions): Topology {
   const t = dispatchTopics(opts.topicPrefix);
@@ -358,7 +370,8 @@ export function buildDispatchTopology(opts: DispatchOptions): Topology {
     b.addProcessor("dispatch-quarantined", () => new DispatchQuarantinedProcessor(), out.quarantined)
       .addSink("quarantined-stages-sink", { topic: t.stages, valueSerde: sd.stage }, "dispatch-quarantined")
       .addSink("anomaly-events-sink", { topic: t.anomalyEvents, valueSerde: sd.anomalyEvent }, out.events);
-    holders.push("dispatch-quarantined");
+    b.addProcessor("dispatch-deleted", () => new DispatchDeletedProcessor(), out.events);
+    holders.push("dispatch-quarantined", "dispatch-deleted");
     // ADT file results are the validation-stage anomaly topology's to publish: not sent twice.
   }
   b.addProcessor("dispatch-send", () => new DispatchSendProcessor(), passed)

@@ -41,6 +41,8 @@ export interface TrackerConfig {
   readonly alertGraceMs: number;
   /** How long a finished request is remembered, to recognise late and duplicate answers. */
   readonly retentionMs: number;
+  /** How long a request held in quarantine (and not dispatched) is remembered before it is forgotten unanswered. */
+  readonly quarantineRetentionMs: number;
   /** Wall-clock punctuation interval of the time-out check. */
   readonly punctuationMs: number;
   /** DeviceResponse statuses that mean the CSP or S1SP could not reach the device (→ `unreachable`). */
@@ -64,6 +66,7 @@ export const DEFAULT_TRACKER_CONFIG: TrackerConfig = Object.freeze({
   deviceTimeoutMs: Object.freeze({ SMETS2: 34_000, SMETS1: 20_000 }),
   alertGraceMs: 3_600_000,
   retentionMs: 86_400_000,
+  quarantineRetentionMs: 30 * 86_400_000,
   punctuationMs: 250,
   unreachableStatuses: Object.freeze(["UNREACHABLE", "COMMS_FAILURE"]),
 });
@@ -84,7 +87,12 @@ export function trackerConfig(
   for (const [k, v] of Object.entries(c.codes) as Array<[string, string]>)
     if (!/^[A-Z0-9-]{1,32}$/i.test(v))
       throw new RangeError(`tracker: code for ${k} must be 1–32 letters, digits or '-'`);
-  if (!(c.punctuationMs > 0) || !(c.retentionMs > 0) || !(c.alertGraceMs >= 0))
+  if (
+    !(c.punctuationMs > 0) ||
+    !(c.retentionMs > 0) ||
+    !(c.quarantineRetentionMs > 0) ||
+    !(c.alertGraceMs >= 0)
+  )
     throw new RangeError("tracker: punctuation, retention and alert grace must be positive");
   return Object.freeze(c);
 }

@@ -582,6 +582,10 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
     this.opts.onFinal?.({ requestId: e.requestId, code: answer.code, responseTimeMs, breach });
   }
 
+  private dispatched(e: TrackedRequest): boolean {
+    return e.dispatch !== null || e.stages.DISPATCHED !== undefined;
+  }
+
   private timeOutIfDue(e: TrackedRequest, now: number): void {
     if (e.final || e.held || e.deadline === null || now < e.deadline) return;
     this.timeOut(e, now);
@@ -590,10 +594,9 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
   private timeOut(e: TrackedRequest, now: number): void {
     const c = this.cfg.codes;
     this.counts.timeouts++;
-    const answer: FinalAnswer =
-      e.dispatch || e.stages.DISPATCHED !== undefined
-        ? { code: c.noResponse, successful: false, by: "timeout", detail: "no response from the device" }
-        : { code: c.notDispatched, successful: false, by: "timeout", detail: "not dispatched in time" };
+    const answer: FinalAnswer = this.dispatched(e)
+      ? { code: c.noResponse, successful: false, by: "timeout", detail: "no response from the device" }
+      : { code: c.notDispatched, successful: false, by: "timeout", detail: "not dispatched in time" };
     this.sendFinal(e, answer, now);
   }
 
@@ -602,10 +605,13 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
     let next: number | null = null;
     if (!e.final) {
       if (e.held) next = (e.dispatch?.at ?? now) + HOLD_FOR_RECEIPT_MS;
-      else if (e.quarantined && !e.dispatch)
-        next = null; // held by anomaly detection: no clock
+      else if (e.quarantined && !this.dispatched(e))
+        // Held by anomaly detection: no time-out runs; forgotten if the User never releases it.
+        next = (e.stages.QUARANTINED ?? now) + this.cfg.quarantineRetentionMs;
       else {
-        const base = e.quarantined ? e.dispatch?.at : (e.receivedAt ?? e.dispatch?.at);
+        const base = e.quarantined
+          ? (e.dispatch?.at ?? e.stages.DISPATCHED)
+          : (e.receivedAt ?? e.dispatch?.at);
         next =
           base === undefined || base === null ? null : base + this.cfg.deviceTimeoutMs[e.smetsGeneration];
         if (next === null && e.early.length > 0) next = now + this.cfg.retentionMs;
@@ -634,6 +640,9 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
         const held = e.held;
         e.held = null;
         this.sendFinal(e, held, now);
+      } else if (!e.final && e.quarantined && !this.dispatched(e)) {
+        this.requests.delete(requestId); // quarantined and never released (or deleted by the User)
+        continue;
       } else if (!e.final && (e.dispatch || e.receivedAt !== null)) {
         this.timeOut(e, now);
       } else if (e.final && e.expectAlert && e.alert === null) {

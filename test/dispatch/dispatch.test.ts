@@ -383,6 +383,24 @@ describe("DSP anomaly detection between the check and the send", () => {
     expect(rig.driver.storeEntries(DISPATCH_STORES.held)).toEqual([]);
   });
 
+  test("deleted from quarantine: never sent, and the held authorisation is dropped", async () => {
+    const rig = await rigWithAdt(0);
+    const a = authorisation();
+    await rig.send(a);
+    const q = (await rig.anomalyEvents()).find((e) => e.kind === "REQUEST_QUARANTINED")!;
+    expect(rig.driver.storeEntries(DISPATCH_STORES.held).map(([k]) => k)).toEqual([a.requestId]);
+    await rig.exit({
+      instructionId: "x-2",
+      userId: cast.supplierId,
+      quarantineEventRef: q.quarantineEventRef!,
+      action: "DELETE",
+      issuedAt: T0 + 10_000,
+    });
+    expect(await rig.commands()).toHaveLength(0);
+    expect(rig.driver.storeEntries(DISPATCH_STORES.held)).toEqual([]);
+    expect((await rig.anomalyEvents()).map((e) => e.kind)).toEqual(["QUARANTINE_DELETED"]);
+  });
+
   test("a User that never sent an ADT file has threshold 0 for 6.23: held; without anomaly detection: sent", async () => {
     const rig = await dispatchRig();
     await rig.send(authorisation());

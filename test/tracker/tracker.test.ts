@@ -251,6 +251,17 @@ describe("time-outs at the edge", () => {
       [held.requestId, "E21"],
     ]);
   });
+
+  test("a quarantined request never released is forgotten unanswered after the quarantine retention", async () => {
+    const rig = await trackerRig({ quarantineRetentionMs: 86_400_000 });
+    const held = await rig.dispatch({ quarantined: true });
+    await rig.advanceTo(held.authorisedAt + 10 + 86_400_000 - 1);
+    expect(entry(rig, held.requestId)).toBeDefined();
+    await rig.advanceTo(held.authorisedAt + 10 + 86_400_000);
+    expect(entry(rig, held.requestId)).toBeUndefined();
+    expect(await rig.responses()).toEqual([]);
+    expect(rig.driver.storeEntries(TRACKER_STORES.deadlines)).toEqual([]);
+  });
 });
 
 describe("one final response per request", () => {
