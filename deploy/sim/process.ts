@@ -14,6 +14,7 @@
 import { Kafka, logLevel, type Consumer, type Producer } from "kafkajs";
 import type { DeviceCommand, DeviceResponse, S1spRequest } from "../../processors/cos/records";
 import type { CosSerdes } from "../../processors/cos/serdes";
+import { EcosError } from "../../processors/runtime/errors";
 import type { Logger } from "../../processors/runtime/logger";
 import { partitionForKey } from "../../processors/runtime/partitioner";
 import type { Serde } from "../../processors/runtime/serde";
@@ -81,6 +82,7 @@ export class SimulatorProcess {
   /** Offsets acted on and not yet committed: `${topic}\0${partition}` → next offset. */
   private readonly toCommit = new Map<string, { topic: string; partition: number; offset: string }>();
   private dirty = false;
+  private flushing = false;
   private stopping = false;
   private readonly partitions = new Map<string, number>();
   private counts = { deviceCommands: 0, s1spRequests: 0, undecodable: 0, produced: 0, produceFailures: 0 };
@@ -135,7 +137,10 @@ export class SimulatorProcess {
         const batch = payload.batch;
         for (const m of batch.messages) {
           if (!payload.isRunning() || payload.isStale()) break;
+          // A retriable failure (registry down) throws out of the batch: kafkajs fetches again from
+          // the last resolved offset, so records already acted on are not delivered twice.
           await this.handle(batch.topic, m.value);
+          payload.resolveOffset(m.offset);
           this.toCommit.set(`${batch.topic}\0${batch.partition}`, {
             topic: batch.topic,
             partition: batch.partition,
@@ -182,6 +187,11 @@ export class SimulatorProcess {
         this.o.s1sp.receive(req, this.now());
       }
     } catch (err) {
+      if (err instanceof EcosError && err.retriable) {
+        this.logFailure(`retrying ${topic}`, err);
+        await new Promise((r) => setTimeout(r, 1000));
+        throw err;
+      }
       // A record the simulators cannot read is what a device would drop; say so and go on.
       this.counts.undecodable++;
       this.logFailure(`undecodable record on ${topic}`, err);
@@ -231,7 +241,16 @@ export class SimulatorProcess {
 
   /** Saves the state, then commits the offsets of what the saved state already reflects. */
   private async flush(): Promise<void> {
-    if (!this.dirty) return;
+    if (!this.dirty || this.flushing) return;
+    this.flushing = true;
+    try {
+      await this.flushNow();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async flushNow(): Promise<void> {
     const offsets = [...this.toCommit.values()];
     this.toCommit.clear();
     this.dirty = false;
@@ -285,8 +304,8 @@ export class SimulatorProcess {
     await this.consumer?.stop();
     await this.pumping.catch(() => {});
     await this.pump().catch((e) => this.logFailure("produce", e));
-    this.dirty = this.dirty || this.toCommit.size > 0;
-    await this.flush().catch((e) => this.logFailure("flush", e));
+    while (this.flushing) await new Promise((r) => setTimeout(r, 10));
+    if (this.dirty || this.toCommit.size > 0) await this.flushNow().catch((e) => this.logFailure("flush", e));
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
     return this.summary();
