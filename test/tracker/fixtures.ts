@@ -88,6 +88,7 @@ export function outcome(
 
 export interface TrackerRig {
   readonly driver: InProcessDriver;
+  readonly serdes: TrackerSerdes;
   readonly drops: Array<{ requestId: string; reason: DropReason }>;
   /** Sends what the pipeline before the tracker produces for one request, up to dispatch. */
   dispatch(o?: AuthorisationOptions & { quarantined?: boolean }): Promise<CosAuthorisation>;
@@ -147,6 +148,7 @@ export async function trackerRig(
   });
   const rig: TrackerRig = {
     driver,
+    serdes,
     drops,
     async stage(a, stage, occurredAt, responseCode = null) {
       await driver.pipeInput(
