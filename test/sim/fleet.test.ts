@@ -65,6 +65,18 @@ describe("device fleet: immediate commands", () => {
     expect(fleet.device(ESME)!.state).toEqual(before);
   });
 
+  test("garbage, truncated or misaddressed commands are refused, not thrown", () => {
+    const fleet = fleetOf(perfect);
+    const good = deviceCommand(7n);
+    for (const bytes of [Buffer.alloc(0), Buffer.from("hello"), good.command.subarray(0, 100)])
+      expect(fleet.receive({ ...good, command: bytes }, NOW)).toMatchObject({ status: "MALFORMED" });
+    const elsewhere = deviceCommand(7n, { deviceId: "00-DB-00-00-00-00-00-09" });
+    expect(fleet.receive({ ...elsewhere, deviceId: ESME }, NOW)).toMatchObject({
+      status: "NOT_ADDRESSED_TO_DEVICE",
+    });
+    expect(fleet.device(ESME)!.state.floors.transitionalCoS).toBe(0n);
+  });
+
   test("a command signed with another key than the transitionalCoS cell's is refused", () => {
     const fleet = fleetOf(perfect);
     fleet.receive(deviceCommand(7n, { signer: creds.tcosPartyCredential }), NOW);
