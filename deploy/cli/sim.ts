@@ -16,6 +16,8 @@ import { consoleLogger } from "../../processors/runtime/logger";
 import { ConfluentSchemaRegistryClient } from "../../schemas/registry";
 import { opensslEcdsa } from "../../workers/crypto/ecdsa";
 import { loadConfig } from "../config/config";
+import { readCertificates } from "./check";
+import { parseCertificate } from "../../workers/smki/certificate";
 import {
   DEFAULT_DEVICE_PROFILE,
   DEFAULT_S1SP_PROFILE,
@@ -90,6 +92,17 @@ export interface SimFlags {
   fromBeginning?: boolean;
   createTopics?: number;
   summaryJson?: boolean;
+  ecosCert?: string;
+  tcosCert?: string;
+  s1spTrust?: string[];
+}
+
+/** The one certificate of a file (PEM or DER). */
+function oneCertificate(file: string, what: string): Buffer {
+  const certs = readCertificates(file);
+  if (certs.length !== 1)
+    throw new EcosError("ECOS_CONFIG_INVALID", `${what} ${file} holds ${certs.length} certificates, not 1`);
+  return Buffer.from(certs[0]!);
 }
 
 /** Profiles file: `{ "default": {...}, "models": { "M1": {...} }, "s1sp": {...} }`, each a BehaviourProfile. */
@@ -168,6 +181,19 @@ export function registerSimCommand(program: Command, io: SimCommandIo = {}): Com
     .option("--from-beginning", "a new consumer group reads the topics from the beginning (default: latest)")
     .option("--create-topics <partitions>", "create missing topics with this many partitions", positiveInt)
     .option("--summary-json", "print the final summary as one JSON line on stdout")
+    .option(
+      "--ecos-cert <file>",
+      "the ECoS Party's transitionalCoS certificate for the cells (default: seeded)",
+    )
+    .option(
+      "--tcos-cert <file>",
+      "the TCoS Party's transitionalCoS certificate for the cells (default: seeded)",
+    )
+    .option(
+      "--s1sp-trust <path>",
+      "more certificates the S1SP knows (PEM/DER file or folder; self-signed ones become anchors); repeatable",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action(async (flags: SimFlags) => {
       const env = io.env ?? process.env;
       const stdout = io.stdout ?? process.stdout;
@@ -212,7 +238,17 @@ export function registerSimCommand(program: Command, io: SimCommandIo = {}): Com
 
       const logger = consoleLogger(config.logLevel, io.stderr ?? process.stderr);
       const ecdsa = opensslEcdsa;
-      const creds = seededCredentials(flags.seed);
+      const seeded = seededCredentials(flags.seed);
+      const creds = {
+        ...seeded,
+        ...(flags.ecosCert ? { ecosParty: oneCertificate(flags.ecosCert, "--ecos-cert") } : {}),
+        ...(flags.tcosCert ? { tcosParty: oneCertificate(flags.tcosCert, "--tcos-cert") } : {}),
+      };
+      const extra = (flags.s1spTrust ?? []).flatMap((p) => readCertificates(p).map((c) => Buffer.from(c)));
+      const selfSigned = (der: Buffer): boolean => {
+        const c = parseCertificate(der);
+        return c.issuer.der.equals(c.subject.der);
+      };
       const stateFile =
         flags.state === false
           ? null
@@ -237,7 +273,10 @@ export function registerSimCommand(program: Command, io: SimCommandIo = {}): Com
       const s1sp = new S1spSimulator({
         config: simConfig,
         devices: merge(initial.s1sp, saved?.s1sp),
-        trust: { anchors: [creds.root], certificates: [creds.oca, ...creds.xmlSigners] },
+        trust: {
+          anchors: [creds.root, ...extra.filter(selfSigned)],
+          certificates: [creds.oca, ...creds.xmlSigners, ...extra.filter((c) => !selfSigned(c))],
+        },
         ecdsa,
       });
       if (saved)

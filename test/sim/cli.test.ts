@@ -1,3 +1,6 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { Command } from "commander";
 import { formatSummary, registerSimCommand } from "../../deploy/cli/sim";
 import { seededCredentials } from "../../deploy/sim/credentials";
@@ -37,6 +40,32 @@ describe("ecos sim: flags", () => {
     expect((await failure(["--latency", "lognormal:p50=9000,p99=10"])).message).toMatch(/p50 <= p99/);
     expect((await failure(["--loss", "1.5"])).message).toMatch(/between 0 and 1/);
     expect((await failure(["--failures", "success=0.1"])).message).toMatch(/statuses badCertificate/);
+  });
+
+  test("--ecos-cert must hold exactly one certificate", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-sim-cli-"));
+    try {
+      const creds = seededCredentials("cli-seed");
+      const pem = (der: Buffer): string =>
+        `-----BEGIN CERTIFICATE-----\n${der.toString("base64")}\n-----END CERTIFICATE-----\n`;
+      const file = path.join(dir, "two.pem");
+      fs.writeFileSync(file, pem(creds.ecosParty) + pem(creds.tcosParty));
+      const e = await failure([
+        "--brokers",
+        "127.0.0.1:1",
+        "--json-records",
+        "--seed",
+        "cli-seed",
+        "--ecos-cert",
+        file,
+      ]);
+      expect(e).toMatchObject({
+        code: "ECOS_CONFIG_INVALID",
+        message: expect.stringMatching(/holds 2 certificates/) as string,
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the summary names the counts", () => {
