@@ -39,7 +39,11 @@ export interface TrackerConfig {
   readonly deviceTimeoutMs: Readonly<Record<SmetsGeneration, number>>;
   /** How long after a future-dated command's execution time its alert may come before `futureDatedTimeout`. */
   readonly alertGraceMs: number;
-  /** How long a finished request is remembered, to recognise late and duplicate answers. */
+  /**
+   * How long a finished request is remembered, to recognise late and duplicate answers (after it, an
+   * answer is `unknown`: still dropped). Memory: about rate × retention entries (200/s × 15 min ≈
+   * 180 000); use the "lmdb" backend for much longer.
+   */
   readonly retentionMs: number;
   /** How long a request held in quarantine (and not dispatched) is remembered before it is forgotten unanswered. */
   readonly quarantineRetentionMs: number;
@@ -65,7 +69,7 @@ export const DEFAULT_TRACKER_CONFIG: TrackerConfig = Object.freeze({
   targetMs: Object.freeze({ SMETS2: 35_000, SMETS1: 21_000 }),
   deviceTimeoutMs: Object.freeze({ SMETS2: 34_000, SMETS1: 20_000 }),
   alertGraceMs: 3_600_000,
-  retentionMs: 86_400_000,
+  retentionMs: 900_000,
   quarantineRetentionMs: 30 * 86_400_000,
   punctuationMs: 250,
   unreachableStatuses: Object.freeze(["UNREACHABLE", "COMMS_FAILURE"]),

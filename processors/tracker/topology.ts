@@ -15,8 +15,9 @@
  * answer that decides the request sends the one final Service Response (it replaces the DSP's I99
  * acknowledgement, which has the same RequestID key); a later or repeated answer is counted and
  * dropped. A wall-clock punctuation answers E21 when no answer came within the device time-out, and
- * E30 (as an alert) when a future-dated command's execution alert never comes. Deadlines are indexed
- * in store `tracker-deadlines` by time, so a punctuation reads only what is due.
+ * E30 (as an alert) when a future-dated command's execution alert never comes. Each request's one
+ * pending deadline is in its entry; a heap rebuilt from the store at start indexes them by time, so a
+ * punctuation reads only what is due.
  *
  * Device answers are correlated by RequestID and checked against what was dispatched: the device id,
  * and for a SMETS2+ GBCS Response its originator (the device), recipient (the CoS Party that signed
@@ -49,6 +50,7 @@ import type {
 import { parseDeviceAlert, parseDeviceResponse } from "../../workers/gbcs/device-response";
 import { entityIdString, parseGeneralSigning } from "../../workers/gbcs/pre-command";
 import { DEFAULT_TRACKER_CONFIG, type TrackerConfig } from "./config";
+import { DeadlineHeap } from "./deadline-heap";
 
 export const TRACKER_TOPICS = {
   /** In and out: request stages, key RequestID. */
@@ -80,7 +82,6 @@ export const STAGES_BY_DEVICE_TOPIC = "tracker-stages-by-device";
 /** Store names: part of the compatibility surface (they name the changelog topics). */
 export const TRACKER_STORES = {
   requests: "tracker-requests",
-  deadlines: "tracker-deadlines",
 } as const;
 
 /** Headers on the final Service Response and its RESPONSE_SENT stage. */
@@ -221,15 +222,6 @@ export const trackedRequestSerde: Serde<TrackedRequest> = {
   },
 };
 
-const stringSerde: Serde<string> = {
-  name: "utf8",
-  serialize: (_t, v) => Buffer.from(v, "utf8"),
-  deserialize: (_t, d) => d.toString("utf8"),
-};
-
-const deadlineKey = (at: number, requestId: string): string =>
-  `${String(Math.max(0, at)).padStart(15, "0")}|${requestId}`;
-
 /** User ID from a RequestID `<user>:<device>:<counter>`. */
 const userOf = (requestId: string): string => requestId.split(":")[0] ?? "";
 
@@ -266,7 +258,7 @@ class Tag<V> implements Processor<V, TrackerInput> {
 export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown> {
   private ctx!: ProcessorContext<unknown>;
   private requests!: KeyValueStore<TrackedRequest>;
-  private deadlines!: KeyValueStore<string>;
+  private readonly deadlines = new DeadlineHeap();
   private readonly cfg: TrackerConfig;
   /** Counters for metrics (this instance, since its start). */
   readonly counts = { late: 0, duplicate: 0, mismatched: 0, unknown: 0, finals: 0, breaches: 0, timeouts: 0 };
@@ -278,7 +270,8 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
   init(ctx: ProcessorContext<unknown>): void {
     this.ctx = ctx;
     this.requests = ctx.getStateStore<TrackedRequest>(TRACKER_STORES.requests);
-    this.deadlines = ctx.getStateStore<string>(TRACKER_STORES.deadlines);
+    // The index of deadlines is rebuilt from the restored store.
+    for (const [id, e] of this.requests.all()) if (e.deadline !== null) this.deadlines.push(e.deadline, id);
     ctx.schedule(this.cfg.punctuationMs, "wall-clock-time", (now) => this.punctuate(now));
   }
 
@@ -344,7 +337,22 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
     if (was === undefined || at < was) e.stages[stage] = at;
   }
 
+  /**
+   * True for news of a request the tracker does not know, about something that happened at `at` at
+   * least a retention ago: the request was answered and forgotten, and a replayed or very late stage,
+   * authorisation or command must not start a second life (and a second final response) for it. An
+   * entry is forgotten a retention after its final answer, which is after receipt and dispatch.
+   */
+  private forgotten(requestId: string, at: number, now: number): boolean {
+    if (now - at < this.cfg.retentionMs || this.requests.get(requestId) !== undefined) return false;
+    this.drop(null, requestId, "unknown");
+    return true;
+  }
+
   private onStage(s: RequestStageEvent, now: number): void {
+    // Dispatch after a release from quarantine may come long after receipt: judged by its own time.
+    const at = s.stage === "DISPATCHED" || s.stage === "ANOMALY_CHECKED" ? s.occurredAt : s.receivedAt;
+    if (this.forgotten(s.requestId, at, now)) return;
     const e = this.entry(s.requestId, s.deviceId, s.smetsGeneration);
     e.userId = s.userId;
     e.smetsGeneration = s.smetsGeneration;
@@ -367,6 +375,7 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
   }
 
   private onAuthorisation(a: CosAuthorisation, now: number): void {
+    if (this.forgotten(a.requestId, a.receivedAt, now)) return;
     const e = this.entry(a.requestId, a.deviceId, a.smetsGeneration);
     e.userId = a.userId;
     e.smetsGeneration = a.smetsGeneration;
@@ -386,6 +395,7 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
     now: number,
     d: DeviceCommand | S1spRequest,
   ): void {
+    if (this.forgotten(requestId, d.dispatchedAt, now)) return;
     const e = this.entry(requestId, deviceId, smets);
     e.smetsGeneration = smets;
     if (!e.dispatch) {
@@ -622,19 +632,17 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
       next = e.final.at + this.cfg.retentionMs;
     }
     if (e.deadline !== next) {
-      if (e.deadline !== null) this.deadlines.delete(deadlineKey(e.deadline, e.requestId));
-      if (next !== null) this.deadlines.put(deadlineKey(next, e.requestId), e.requestId);
+      if (next !== null) this.deadlines.push(next, e.requestId);
       e.deadline = next;
     }
     this.requests.put(e.requestId, e);
   }
 
   private punctuate(now: number): void {
-    const due = this.deadlines.range("", deadlineKey(now + 1, ""));
-    for (const [key, requestId] of due) {
-      this.deadlines.delete(key);
+    for (let due = this.deadlines.popDue(now); due !== null; due = this.deadlines.popDue(now)) {
+      const requestId = due.requestId;
       const e = this.requests.get(requestId);
-      if (!e) continue;
+      if (!e || e.deadline !== due.at) continue; // moved or forgotten since
       e.deadline = null;
       if (!e.final && e.held) {
         const held = e.held;
@@ -763,7 +771,6 @@ export function buildTrackerTopology(opts: TrackerOptions): Topology {
       { name: TRACKER_STORES.requests, valueSerde: trackedRequestSerde, backend },
       "response-tracker",
     )
-    .addStateStore({ name: TRACKER_STORES.deadlines, valueSerde: stringSerde, backend }, "response-tracker")
     .addSink("responses-sink", { topic: t.responses, valueSerde: sd.response }, "response-tracker")
     .addSink("stages-sink", { topic: t.stages, valueSerde: sd.stage }, "response-tracker")
     .addSink("alerts-sink", { topic: t.alerts, valueSerde: sd.alert }, "response-tracker")

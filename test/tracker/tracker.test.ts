@@ -260,7 +260,6 @@ describe("time-outs at the edge", () => {
     await rig.advanceTo(held.authorisedAt + 10 + 86_400_000);
     expect(entry(rig, held.requestId)).toBeUndefined();
     expect(await rig.responses()).toEqual([]);
-    expect(rig.driver.storeEntries(TRACKER_STORES.deadlines)).toEqual([]);
   });
 });
 
@@ -365,9 +364,16 @@ describe("state survives a restart", () => {
       [pending.requestId, "E21"],
     ]);
     expect(rig.drops).toEqual([{ requestId: answered.requestId, reason: "duplicate" }]);
-    // After the retention the request is forgotten; its deadline index is empty.
-    await rig.advanceTo(T0 + 20_000 + 86_400_000);
+    // After the retention the request is forgotten; an answer for it is unknown, a replayed stage
+    // or authorisation does not bring it back (no second response, no second time-out).
+    await rig.advanceTo(T0 + 20_000 + 900_000);
     expect(rig.driver.storeEntries(TRACKER_STORES.requests)).toEqual([]);
-    expect(rig.driver.storeEntries(TRACKER_STORES.deadlines)).toEqual([]);
+    await rig.stage(pending, "VALIDATED", T0 + 100);
+    await rig.authorised(answered);
+    await rig.command(answered, T0 + 600);
+    await rig.advanceTo(T0 + 20_000 + 900_000 + 60_000);
+    expect(await rig.responses()).toEqual([]);
+    expect(rig.drops.slice(1).map((d) => d.reason)).toEqual(["unknown", "unknown", "unknown"]);
+    expect(rig.driver.storeEntries(TRACKER_STORES.requests)).toEqual([]);
   });
 });
