@@ -278,6 +278,22 @@ describe("dispatch refuses a tampered or inconsistent authorisation", () => {
     );
   });
 
+  test("SMETS1: the CoS Party's countersignature is all there is to check, and it is checked", async () => {
+    const rig = await rigWithAdt();
+    await expectRefused(
+      rig,
+      authorisation({ smets: "SMETS1", userCounter: 1, cosXmlSigner: impostorXml }),
+      "cos-countersignature",
+    );
+    const withPreCommand = authorisation({ userCounter: 2 });
+    await expectRefused(
+      rig,
+      { ...authorisation({ smets: "SMETS1", userCounter: 3 }), preCommand: withPreCommand.preCommand },
+      "authorisation-fields",
+      /preCommand/,
+    );
+  });
+
   test("the DSP countersignature must be the DSP's", async () => {
     const rig = await rigWithAdt(1000, {
       trust: { ...trust, dspSigners: [cast.supplierXmlSign.cert.derHash] },
