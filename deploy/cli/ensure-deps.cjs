@@ -21,3 +21,10 @@ if (stale) {
     execSync("npm install --no-audit --no-fund", { cwd: root, stdio: "inherit" });
   }
 }
+// Patches to installed packages (idempotent; also run by `npm install` as postinstall).
+try {
+  require("../patches/apply.cjs").apply();
+} catch (err) {
+  process.stderr.write(`ecos: ${err.message}\n`);
+  process.exit(1);
+}

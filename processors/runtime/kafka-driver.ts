@@ -22,6 +22,7 @@ import {
   Kafka,
   Partitioners,
   logLevel as KafkaLogLevel,
+  ConfigResourceTypes,
   type Admin,
   type Consumer,
   type EachBatchPayload,
@@ -32,6 +33,7 @@ import {
   type Producer,
 } from "kafkajs";
 import type { FailureAction } from "./api";
+import { assertReadCommittedFilter } from "./kafkajs-check";
 import { EcosError, asEcosError } from "./errors";
 import type { Logger } from "./logger";
 import { partitionForKey } from "./partitioner";
@@ -68,6 +70,13 @@ export interface KafkaDriverOptions {
    * as many requests as needed, so no record batch exceeds the broker's message.max.bytes (1 MiB).
    */
   readonly maxRequestBytes?: number;
+  /**
+   * How often records of internal (repartition) topics that every consumer has committed past are
+   * deleted (default 30000 ms; 0 never deletes). Internal topics keep records without a time limit
+   * (retention.ms = -1), so records carrying old event timestamps are never removed by retention
+   * before they are processed; this purge is what bounds their size.
+   */
+  readonly repartitionPurgeIntervalMs?: number;
   /** Period of the wall-clock punctuation check (default 1000 ms). */
   readonly wallClockTickMs?: number;
   readonly sessionTimeoutMs?: number;
@@ -99,6 +108,9 @@ export class KafkaDriver {
   private readonly logicalOf = new Map<string, string>();
   private readonly deadLetterTopic: string;
   private wallClockTimer: NodeJS.Timeout | undefined;
+  private purgeTimer: NodeJS.Timeout | undefined;
+  /** Internal topic partition → offset committed past (records before it may be deleted). */
+  private readonly purgeable = new Map<string, { topic: string; partition: number; offset: string }>();
   private stopped = false;
   private fatal: EcosError | undefined;
   private readonly fatalWaiters: Array<(e: EcosError) => void> = [];
@@ -140,6 +152,8 @@ export class KafkaDriver {
 
   /** Connects (retrying while the broker is down), creates topics, joins the group and starts processing. */
   async start(): Promise<void> {
+    // Exactly-once needs a correct read_committed filter in kafkajs (deploy/patches/README.md).
+    assertReadCommittedFilter();
     this.admin = await this.connectAdmin();
     await this.ensureTopics(this.admin);
     const consumer = this.kafka.consumer({
@@ -188,6 +202,9 @@ export class KafkaDriver {
     });
     const tick = this.opts.wallClockTickMs ?? 1000;
     this.wallClockTimer = setInterval(() => void this.wallClockPunctuate(), tick);
+    const purgeEvery = this.opts.repartitionPurgeIntervalMs ?? 30000;
+    if (purgeEvery > 0 && this.topology.internalTopics.size > 0)
+      this.purgeTimer = setInterval(() => void this.purgeRepartitionTopics(), purgeEvery);
   }
 
   /** Resolves when the driver stops; rejects with the fatal error if it fails. */
@@ -286,11 +303,20 @@ export class KafkaDriver {
       replicationFactor: number;
       configEntries?: Array<{ name: string; value: string }>;
     }> = [];
+    const retentionFixes: string[] = [];
     for (const t of this.topology.internalTopics) {
       const actual = this.resolve(t);
       this.partitionCounts.set(t, width);
+      // No time-based retention: records keep their source timestamps, which may be older than the
+      // broker's retention (a backfill, a replay, a test's fixed clock); the purge bounds the size.
       if (!existing.has(actual))
-        toCreate.push({ topic: actual, numPartitions: width, replicationFactor: rf });
+        toCreate.push({
+          topic: actual,
+          numPartitions: width,
+          replicationFactor: rf,
+          configEntries: [{ name: "retention.ms", value: "-1" }],
+        });
+      else retentionFixes.push(actual);
     }
     for (const st of this.topology.subtopologies) {
       const counts = new Set(st.sourceTopics.map((t) => this.partitionCounts.get(t)));
@@ -325,6 +351,17 @@ export class KafkaDriver {
         // Another instance may have created them at the same moment.
         if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
       }
+    }
+    // Internal topics created by an earlier version kept the broker's time-based retention.
+    if (retentionFixes.length > 0) {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: retentionFixes.map((name) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name,
+          configEntries: [{ name: "retention.ms", value: "-1" }],
+        })),
+      });
     }
     const deadMeta = await admin.fetchTopicMetadata({ topics: [this.deadLetterTopic] });
     this.partitionCounts.set(this.deadLetterTopic, deadMeta.topics[0]?.partitions.length ?? 1);
@@ -684,7 +721,42 @@ export class KafkaDriver {
       await tx.abort().catch(() => {});
       throw asEcosError(err, "ECOS_TRANSACTION_FAILED", { ...(consumed ?? {}) });
     }
+    if (consumed && this.topology.internalTopics.has(this.logicalOf.get(consumed.topic) ?? "")) {
+      const offset = (BigInt(consumed.offset) + 1n).toString();
+      this.purgeable.set(`${consumed.topic}/${consumed.partition}`, { ...consumed, offset });
+    }
     this.opts.onCommit?.({ taskId: s.task.id, records, outputs: outputs.length, changelog: changelogCount });
+  }
+
+  /**
+   * Deletes the records of internal topics that this instance's tasks have committed past. Safe under
+   * exactly-once: a committed offset never moves back, so no consumer needs a record before it.
+   */
+  private async purgeRepartitionTopics(): Promise<void> {
+    if (this.stopped || this.fatal || !this.admin || this.purgeable.size === 0) return;
+    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+    const taken = [...this.purgeable.entries()];
+    for (const [, e] of taken) {
+      let list = byTopic.get(e.topic);
+      if (!list) byTopic.set(e.topic, (list = []));
+      list.push({ partition: e.partition, offset: e.offset });
+    }
+    for (const [k, e] of taken) if (this.purgeable.get(k) === e) this.purgeable.delete(k);
+    for (const [topic, partitions] of byTopic) {
+      try {
+        // kafkajs finds partition leaders only for topics already in the admin's metadata.
+        await this.admin.fetchTopicMetadata({ topics: [topic] });
+        await this.admin.deleteTopicRecords({ topic, partitions });
+      } catch (err) {
+        this.opts.logger.warn("could not delete consumed records of an internal topic; retrying later", {
+          topic,
+          error: (err as Error).message,
+          partitions: ((err as { partitions?: Array<{ partition: number; error?: Error }> }).partitions ?? [])
+            .map((p) => `${p.partition}: ${p.error?.message ?? "?"}`)
+            .join("; "),
+        });
+      }
+    }
   }
 
   private async wallClockPunctuate(): Promise<void> {
@@ -726,6 +798,7 @@ export class KafkaDriver {
     if (this.stopped) return;
     this.stopped = true;
     if (this.wallClockTimer) clearInterval(this.wallClockTimer);
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
     await this.consumer?.disconnect().catch(() => {});
     for (const s of this.tasks.values()) {
       await s.chain.catch(() => {});

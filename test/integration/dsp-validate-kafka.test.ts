@@ -70,6 +70,8 @@ describe("dsp-validate on Kafka: every request answered exactly once across a SI
   });
 
   afterAll(async () => {
+    // ECOS_KEEP_TOPICS=1 leaves the run's topics for inspection after a failure.
+    if (process.env["ECOS_KEEP_TOPICS"] === "1") return void (await admin.disconnect());
     const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
     await admin.deleteTopics({ topics: mine }).catch(() => {});
     await admin.deleteGroups([appId]).catch(() => {});
@@ -144,6 +146,7 @@ describe("dsp-validate on Kafka: every request answered exactly once across a SI
     }).catch(async (err: Error) => {
       const log = path.join(os.tmpdir(), `${prefix}second-app.log`);
       fs.writeFileSync(log, second.stderr());
+      fs.writeFileSync(log.replace("second-app", "first-app"), first.stderr());
       const report = await progressReport(kafka, appId, [topics.requests], [topics.responses]);
       throw new Error(
         `${err.message}\n${report}\napp stderr (whole in ${log}): ${second.stderr().slice(-2000)}`,
@@ -153,6 +156,10 @@ describe("dsp-validate on Kafka: every request answered exactly once across a SI
     await second.exited;
 
     expect(killedAfter).toBeLessThan(REQUESTS);
+    // Apart from replays (answered once per submission, compared below), no RequestID answered twice.
+    expect(
+      duplicateIds(out.filter((r) => r.headers["ecos.dsp.check"] !== "replay").map((r) => r.value.requestId)),
+    ).toEqual([]);
     expect(out).toHaveLength(REQUESTS);
     // Exactly once: each (RequestID, submission) answered once; a replayed RequestID twice.
     const submissions = new Map<string, string[]>();
@@ -172,10 +179,6 @@ describe("dsp-validate on Kafka: every request answered exactly once across a SI
         wrong.push(`${id}: expected ${expected.join(",")}, got ${got.join(",")}`);
     }
     expect(wrong.slice(0, 10)).toEqual([]);
-    // Apart from replays (answered once per submission, compared above), no RequestID answered twice.
-    expect(
-      duplicateIds(out.filter((r) => r.headers["ecos.dsp.check"] !== "replay").map((r) => r.value.requestId)),
-    ).toEqual([]);
     const dead = await readTopic(kafka, `${prefix}dead-letters`, serdes.response, 0, {
       settleMs: 500,
       timeoutMs: 5000,
