@@ -28,15 +28,27 @@ describe("ecos CLI", () => {
     expect(r.stdout).toMatch(/\brun\b/);
   });
 
-  test("run on the embedded default counts every reading once and summarises with chDB", () => {
-    const r = ecos(["run", "--records", "3000", "--devices", "120", "--partitions", "2"]);
+  test("run on the embedded default runs the 6.23 pipeline end to end and summarises with chDB", () => {
+    const r = ecos(["run", "--requests", "300", "--devices", "120", "--partitions", "2"]);
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("embedded (in-process driver");
-    expect(r.stdout).toMatch(/devices counted\s+120 \(store device-counts\), 3,000 readings/);
-    expect(r.stdout).toContain("OK: every reading counted exactly once (3,000 on the topic)");
-    // The chDB table agrees: 120 devices, 3000 readings, 25 per device.
-    expect(r.stdout).toMatch(/│\s+120 │\s+3000 │\s+25 │\s+25 │\s+25 │/);
+    expect(r.stderr).toContain("ecos run: embedded SRV 6.23 pipeline");
+    expect(r.stderr).toMatch(/submitted 300 \/ 300/);
+    expect(r.stdout).toContain("ecos run — summary (embedded SRV 6.23 pipeline)");
+    expect(r.stdout).toContain("OK: every one of the 300 submissions has exactly one");
+    expect(r.stdout).toMatch(/response-tracker\s+I0\s+successful\s+\d+/);
+    expect(r.stdout).toMatch(/dsp-validate\s+GAP-replay\s+not successful/);
+    expect(r.stdout).toMatch(
+      /devices updated\s+[1-9]\d* SMETS2 devices hold the gaining supplier's certificates; [1-9]\d* SMETS1/,
+    );
+    expect(r.stdout).toMatch(
+      /SMETS2\s+[\d,]+ answers\s+p50 [\d.]+ s\s+p95 [\d.]+ s\s+p99 [\d.]+ s.*target 35\.0 s\s+breaches \d+/,
+    );
+    expect(r.stdout).toMatch(/SMETS1\s+[\d,]+ answers.*target 21\.0 s/);
+    expect(r.stdout).toMatch(/alerts\s+8F66 FutureDatedDeviceAlertMessage \d+/);
+    // Rows read back from chDB with SQL: the stored responses and the aggregate by generation.
+    expect(r.stdout).toMatch(/service_responses [1-9][\d,]*, request_stage_events [1-9]/);
+    expect(r.stdout).toMatch(/│ SMETS2\s+│\s+\d+ │/);
   });
 
   test("a bad flag or setting stops with a clear message and a non-zero exit", () => {
