@@ -215,7 +215,10 @@ async function chdbReadBack(conn: ChdbConnection): Promise<ReadBack> {
     TABLES.registrationHistory,
   ];
   const counted = rowObjects(
-    await conn.query(tables.map((t) => `SELECT '${t}' AS t, count() AS n FROM ${t}`).join(" UNION ALL ")),
+    // FINAL: a replacing table's row count is the same whether or not its parts have merged yet.
+    await conn.query(
+      tables.map((t) => `SELECT '${t}' AS t, count() AS n FROM ${t} FINAL`).join(" UNION ALL "),
+    ),
   );
   const rows = tables.map((t): [string, number] => [t, Number(counted.find((r) => r.t === t)?.n ?? 0)]);
   // The final answer per request is the response with the highest offset (the table is a
@@ -284,7 +287,7 @@ function printPipelineSummary(
       s.anomalyByKind.length === 0 ? "none" : s.anomalyByKind.map(([k, n]) => `${k} ${fmt(n)}`).join(", ")
     }`,
     "",
-    `  embedded ClickHouse (chDB at ${shortPath(chdbDir)}): ${fmt(sinkRows)} rows stored`,
+    `  embedded ClickHouse (chDB at ${shortPath(chdbDir)}): ${fmt(sinkRows)} rows inserted by the sink; rows per table (FINAL):`,
     `    ${sql.rows.map(([t, n]) => `${t} ${fmt(n)}`).join(", ")}`,
     "  SELECT … FROM service_response_times GROUP BY smets_generation:",
     ...sql.aggregate.split("\n").map((l) => `    ${l}`),

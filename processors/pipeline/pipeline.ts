@@ -145,9 +145,9 @@ export interface PipelineRun {
   readonly alerts: DccAlertEvent[];
   readonly anomalyEvents: AnomalyEvent[];
   readonly stages: number;
-  /** Records the simulators received and answered. */
-  readonly deviceCommands: number;
-  readonly s1spRequests: number;
+  /** What dispatch sent to the simulators. */
+  readonly deviceCommands: readonly DeviceCommand[];
+  readonly s1spRequests: readonly S1spRequest[];
   readonly deviceResponses: number;
   /** Simulated time from the first receipt to the end of the run. */
   readonly simulatedMs: number;
@@ -179,8 +179,8 @@ export class EmbeddedPipeline {
     alerts: [] as DccAlertEvent[],
     anomaly: [] as AnomalyEvent[],
     stages: 0,
-    commands: 0,
-    s1sp: 0,
+    commands: [] as DeviceCommand[],
+    s1sp: [] as S1spRequest[],
     deviceResponses: 0,
   };
   /** Requests submitted per RequestID (a replayed request is submitted twice under one id). */
@@ -522,15 +522,14 @@ export class EmbeddedPipeline {
       }
       // While a request waits for its answer, step at the tracker's punctuation so that time-outs are
       // answered on time; once all are answered, jump to the next arrival or simulator event.
-      let to = this.now + step;
-      if (allAnswered) {
-        const next = Math.min(
-          sorted[i]?.receivedAt ?? Infinity,
-          this.fleet.nextDueAt() ?? Infinity,
-          this.s1sp.nextDueAt() ?? Infinity,
-        );
-        if (Number.isFinite(next)) to = Math.max(to, next);
-      }
+      // Requests are handed over at their exact time of receipt and answers at their exact time of
+      // answer, so that no simulated time passes inside the DCC.
+      const next = Math.min(
+        sorted[i]?.receivedAt ?? Infinity,
+        this.fleet.nextDueAt() ?? Infinity,
+        this.s1sp.nextDueAt() ?? Infinity,
+      );
+      const to = allAnswered && Number.isFinite(next) ? next : Math.min(this.now + step, next);
       await this.advance(to - this.now);
     }
     opts.onProgress?.(this.progress(i, sorted.length));
@@ -611,7 +610,7 @@ export class EmbeddedPipeline {
         await take(driver, t.adtResults);
       }
       if (authorisations.length > 0) {
-        authorisations = this.alter(authorisations);
+        authorisations = await this.alter(authorisations);
         await d.tracker.pipeRaw(COS_TOPICS.authorisations, authorisations);
         await d.dispatch.pipeRaw(COS_TOPICS.authorisations, authorisations);
       }
@@ -630,12 +629,12 @@ export class EmbeddedPipeline {
           COS_TOPICS.deviceCommands,
           c.value!,
         );
-        this.observed.commands++;
+        this.observed.commands.push(cmd);
         this.fleet.receive(cmd, this.now);
       }
       for (const r of s1spRequests) {
         const req: S1spRequest = await this.cos.s1spRequest.deserialize(COS_TOPICS.s1spRequests, r.value!);
-        this.observed.s1sp++;
+        this.observed.s1sp.push(req);
         this.s1sp.receive(req, this.now);
       }
 
@@ -673,14 +672,16 @@ export class EmbeddedPipeline {
     return keep;
   }
 
-  private alter(records: Raw[]): Raw[] {
+  private async alter(records: Raw[]): Promise<Raw[]> {
     const f = this.o.alterAuthorisation;
     if (!f) return records;
     const topic = COS_TOPICS.authorisations;
-    return records.map((r) => {
-      const a = f(this.cos.authorisation.deserialize(topic, r.value!) as CosAuthorisation);
-      return { ...r, value: this.cos.authorisation.serialize(topic, a) };
-    });
+    const out: Raw[] = [];
+    for (const r of records) {
+      const a = f(await this.cos.authorisation.deserialize(topic, r.value!));
+      out.push({ ...r, value: this.cos.authorisation.serialize(topic, a) });
+    }
+    return out;
   }
 
   private async responses(origin: ResponseOrigin, records: Raw[]): Promise<void> {
