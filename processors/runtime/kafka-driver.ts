@@ -280,16 +280,16 @@ export class KafkaDriver {
           `topics do not exist: ${missing.join(", ")}. Create them, or run with topic creation enabled.`,
         );
       }
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({
+      await createTopicsSettled(
+        admin,
+        missing.map((topic) => ({
           topic,
           numPartitions: this.opts.createMissingTopics?.partitions ?? 1,
           replicationFactor: rf,
         })),
-      });
+      );
     }
-    const meta = await admin.fetchTopicMetadata({ topics: [...external] });
+    const meta = await whileMetadataSettles(() => admin.fetchTopicMetadata({ topics: [...external] }));
     for (const t of meta.topics) this.partitionCounts.set(t.name, t.partitions.length);
     // Internal topics get the partition count of the widest external source.
     let width = 1;
@@ -345,12 +345,7 @@ export class KafkaDriver {
       toCreate.push({ topic: this.deadLetterTopic, numPartitions: 1, replicationFactor: rf });
     }
     if (toCreate.length > 0) {
-      try {
-        await admin.createTopics({ waitForLeaders: true, topics: toCreate });
-      } catch (err) {
-        // Another instance may have created them at the same moment.
-        if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
-      }
+      await createTopicsSettled(admin, toCreate);
     }
     // Internal topics created by an earlier version kept the broker's time-based retention.
     if (retentionFixes.length > 0) {
@@ -363,7 +358,9 @@ export class KafkaDriver {
         })),
       });
     }
-    const deadMeta = await admin.fetchTopicMetadata({ topics: [this.deadLetterTopic] });
+    const deadMeta = await whileMetadataSettles(() =>
+      admin.fetchTopicMetadata({ topics: [this.deadLetterTopic] }),
+    );
     this.partitionCounts.set(this.deadLetterTopic, deadMeta.topics[0]?.partitions.length ?? 1);
     for (const node of this.topology.nodes.values()) {
       if (node.kind === "source") for (const t of node.topics) await node.valueSerde.prepare?.(t);
@@ -807,6 +804,48 @@ export class KafkaDriver {
     this.tasks.clear();
     await this.admin?.disconnect().catch(() => {});
   }
+}
+
+/**
+ * Retries `fn` while the broker's metadata has not caught up with topics just created (KRaft answers
+ * UNKNOWN_TOPIC_OR_PARTITION or LEADER_NOT_AVAILABLE for a moment, notably on a freshly started broker,
+ * and kafkajs's waitForLeaders gives up on the former).
+ */
+export async function whileMetadataSettles<T>(fn: () => Promise<T>, timeoutMs = 30000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      const type = (err as { type?: string }).type;
+      const settling = type === "UNKNOWN_TOPIC_OR_PARTITION" || type === "LEADER_NOT_AVAILABLE";
+      if (!settling || Date.now() + delay > until) throw err;
+      await sleep(delay);
+    }
+  }
+}
+
+/** Creates topics, tolerating ones another instance (or an earlier attempt) created meanwhile. */
+async function createTopicsSettled(
+  admin: Admin,
+  topics: Array<{
+    topic: string;
+    numPartitions: number;
+    replicationFactor: number;
+    configEntries?: Array<{ name: string; value: string }>;
+  }>,
+): Promise<void> {
+  await whileMetadataSettles(async () => {
+    const existing = new Set(await admin.listTopics());
+    const todo = topics.filter((t) => !existing.has(t.topic));
+    if (todo.length === 0) return;
+    try {
+      await admin.createTopics({ waitForLeaders: true, topics: todo });
+    } catch (err) {
+      // Another instance may have created them at the same moment.
+      if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
+    }
+  });
 }
 
 /** Approximate bytes of a message on the wire (key, value, headers). */

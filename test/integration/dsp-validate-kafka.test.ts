@@ -14,7 +14,7 @@ import { partitionForKey } from "../../processors/runtime/partitioner";
 import { dspTopics, jsonDspSerdes } from "../../processors/dsp/topology";
 import { generateDspLoad } from "../../bench/dsp-load";
 import { duplicateIds, missingIds } from "../helpers/invariants";
-import { progressReport, readTopic, uniquePrefix } from "./kafka-harness";
+import { createTopics, progressReport, readTopic, uniquePrefix } from "./kafka-harness";
 import { testServices } from "./services";
 import { trackChild } from "./children";
 
@@ -63,10 +63,7 @@ describe("dsp-validate on Kafka: every request answered exactly once across a SI
 
   beforeAll(async () => {
     await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
-    });
+    await createTopics(admin, Object.values(topics), 3);
   });
 
   afterAll(async () => {

@@ -1,0 +1,46 @@
+/**
+ * The Kafka driver's retry while a fresh broker's metadata catches up with created topics: retried
+ * only for the two "not there yet" errors, given up after the timeout, other errors thrown at once.
+ */
+import { whileMetadataSettles } from "../../processors/runtime/kafka-driver";
+
+const kafkaError = (type: string): Error => Object.assign(new Error(type), { type });
+
+describe("whileMetadataSettles", () => {
+  test("retries UNKNOWN_TOPIC_OR_PARTITION and LEADER_NOT_AVAILABLE until the call succeeds", async () => {
+    const errors = [kafkaError("UNKNOWN_TOPIC_OR_PARTITION"), kafkaError("LEADER_NOT_AVAILABLE")];
+    let calls = 0;
+    const out = await whileMetadataSettles(async () => {
+      calls++;
+      const e = errors.shift();
+      if (e) throw e;
+      return "ok";
+    });
+    expect(out).toBe("ok");
+    expect(calls).toBe(3);
+  });
+
+  test("throws any other error at once", async () => {
+    let calls = 0;
+    await expect(
+      whileMetadataSettles(async () => {
+        calls++;
+        throw kafkaError("TOPIC_AUTHORIZATION_FAILED");
+      }),
+    ).rejects.toThrow("TOPIC_AUTHORIZATION_FAILED");
+    expect(calls).toBe(1);
+  });
+
+  test("gives up with the last error after the timeout", async () => {
+    let calls = 0;
+    const started = Date.now();
+    await expect(
+      whileMetadataSettles(async () => {
+        calls++;
+        throw kafkaError("UNKNOWN_TOPIC_OR_PARTITION");
+      }, 350),
+    ).rejects.toThrow("UNKNOWN_TOPIC_OR_PARTITION");
+    expect(calls).toBeGreaterThan(1);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
