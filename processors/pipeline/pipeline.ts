@@ -117,6 +117,11 @@ export interface PipelineOptions {
    * transit). Dispatch and the tracker both see the changed record.
    */
   readonly alterAuthorisation?: (a: CosAuthorisation) => CosAuthorisation;
+  /**
+   * Changes a DeviceCommand on its way from dispatch to the device, after the tracker saw it (tests:
+   * tampering on the WAN, which only the device can catch).
+   */
+  readonly alterDeviceCommand?: (c: DeviceCommand) => DeviceCommand;
   /** Time step of the simulated clock while requests are in flight (default: the tracker's punctuation). */
   readonly stepMs?: number;
   readonly logger?: Logger;
@@ -630,7 +635,7 @@ export class EmbeddedPipeline {
           c.value!,
         );
         this.observed.commands.push(cmd);
-        this.fleet.receive(cmd, this.now);
+        this.fleet.receive(this.o.alterDeviceCommand ? this.o.alterDeviceCommand(cmd) : cmd, this.now);
       }
       for (const r of s1spRequests) {
         const req: S1spRequest = await this.cos.s1spRequest.deserialize(COS_TOPICS.s1spRequests, r.value!);

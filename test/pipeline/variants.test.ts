@@ -1,7 +1,8 @@
 /**
  * The pipeline under other conditions: more partitions (the same answers), a decommissioned TCoS
- * Party (its devices' requests refused by it, with an alert) and a WAN that loses every command (the
- * tracker's time-outs answer within the target).
+ * Party (its devices' requests refused by it, with an alert), a WAN that loses every command (the
+ * tracker's time-outs answer within the target) and one that alters a command after dispatch (the
+ * device refuses it).
  */
 import type { PipelineRun } from "../../processors/pipeline/pipeline";
 import { perfectProfile } from "../../deploy/sim/config";
@@ -75,5 +76,34 @@ test("commands lost on the WAN are answered E21 by the tracker's time-out, insid
   expect(s2.length + s1.length).toBe(run.responseTimes.length);
   expect(s1.length).toBeGreaterThan(0);
   expect(pipeline.unanswered()).toBe(0);
+  await pipeline.close();
+}, 60_000);
+
+test("a command tampered with on the WAN after dispatch is refused by the device, and the supplier is told", async () => {
+  const { credentials } = seeded();
+  const targeted = new Map<string, number>();
+  for (const r of traffic.requests) targeted.set(r.deviceId, (targeted.get(r.deviceId) ?? 0) + 1);
+  const victim = traffic.requests.find(
+    (r) =>
+      r.kind === "valid" &&
+      device.get(r.deviceId)?.smetsGeneration === "SMETS2" &&
+      targeted.get(r.deviceId) === 1,
+  )!;
+  const { pipeline, run } = await runPipeline({
+    alterDeviceCommand: (c) => {
+      if (c.requestId !== victim.requestId) return c;
+      const command = Buffer.from(c.command);
+      const last = command.length - 1;
+      command.writeUInt8(command.readUInt8(last) ^ 0x01, last);
+      return { ...c, command };
+    },
+  });
+  expect(pipeline.fleet.stats.answered["SIGNATURE_INVALID"]).toBe(1);
+  const answer = run.responses.filter((r) => r.final && r.response.requestId === victim.requestId);
+  expect(answer.map((a) => [a.origin, a.response.responseCode, a.response.successful])).toEqual([
+    ["response-tracker", "GAP-device-refused", false],
+  ]);
+  const cells = pipeline.fleet.device(victim.deviceId)!.state.supplierCells;
+  expect(Buffer.from(cells.digitalSignature!).equals(credentials.losingDs)).toBe(true);
   await pipeline.close();
 }, 60_000);
