@@ -447,16 +447,28 @@ export class KafkaDriver {
     return { task, producer, backends, chain: Promise.resolve() };
   }
 
+  /**
+   * A topic's low and high offsets; while a just-created topic's leadership settles (the broker says
+   * it is not the leader yet), the metadata is refreshed and the call retried — kafkajs gives up at once.
+   */
+  private topicOffsets(topic: string): ReturnType<Admin["fetchTopicOffsets"]> {
+    const admin = this.admin as Admin;
+    return whileMetadataSettles(
+      () => admin.fetchTopicOffsets(topic),
+      30000,
+      () => admin.fetchTopicMetadata({ topics: [topic] }),
+    );
+  }
+
   /** Rebuilds the logged stores of new tasks from their changelog partitions (read_committed). */
   private async restore(states: TaskState[], heartbeat?: () => Promise<void>): Promise<void> {
-    const admin = this.admin as Admin;
     const wanted = new Map<
       string,
       { store: ChangeLoggingStore<unknown>; end: bigint; taskId: string; records: number }
     >();
     for (const s of states) {
       for (const store of s.task.loggedStores()) {
-        const offsets = await admin.fetchTopicOffsets(store.changelogTopic);
+        const offsets = await this.topicOffsets(store.changelogTopic);
         const o = offsets.find((x) => x.partition === s.task.partition);
         const end = BigInt(o?.high ?? "0");
         const low = BigInt(o?.low ?? "0");
@@ -656,7 +668,7 @@ export class KafkaDriver {
       const p = t.partitions.find((x) => x.partition === s.task.partition);
       let offset = p?.offset ?? "-1";
       if (offset === "-1" || offset === "") {
-        const ends = await admin.fetchTopicOffsets(t.topic);
+        const ends = await this.topicOffsets(t.topic);
         offset = ends.find((x) => x.partition === s.task.partition)?.low ?? "0";
       }
       this.consumer?.seek({ topic: t.topic, partition: s.task.partition, offset });
@@ -811,16 +823,24 @@ export class KafkaDriver {
  * UNKNOWN_TOPIC_OR_PARTITION or LEADER_NOT_AVAILABLE for a moment, notably on a freshly started broker,
  * and kafkajs's waitForLeaders gives up on the former).
  */
-export async function whileMetadataSettles<T>(fn: () => Promise<T>, timeoutMs = 30000): Promise<T> {
+export async function whileMetadataSettles<T>(
+  fn: () => Promise<T>,
+  timeoutMs = 30000,
+  beforeRetry?: () => Promise<unknown>,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
     try {
       return await fn();
     } catch (err) {
       const type = (err as { type?: string }).type;
-      const settling = type === "UNKNOWN_TOPIC_OR_PARTITION" || type === "LEADER_NOT_AVAILABLE";
+      const settling =
+        type === "UNKNOWN_TOPIC_OR_PARTITION" ||
+        type === "LEADER_NOT_AVAILABLE" ||
+        type === "NOT_LEADER_FOR_PARTITION";
       if (!settling || Date.now() + delay > until) throw err;
       await sleep(delay);
+      await beforeRetry?.().catch(() => {});
     }
   }
 }

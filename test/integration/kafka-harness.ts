@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Kafka, logLevel, type Admin, type Producer } from "kafkajs";
 import { KafkaDriver, whileMetadataSettles } from "../../processors/runtime/kafka-driver";
-import { silentLogger, type Logger } from "../../processors/runtime/logger";
+import { consoleLogger, silentLogger, type Logger } from "../../processors/runtime/logger";
 import { partitionForKey } from "../../processors/runtime/partitioner";
 import type { Serde } from "../../processors/runtime/serde";
 import type { Topology } from "../../processors/runtime/topology";
@@ -31,6 +31,10 @@ export async function kafkaHarness(
   logger: Logger = silentLogger,
 ): Promise<KafkaHarness> {
   const prefix = uniquePrefix(label);
+  // ECOS_TEST_DRIVER_LOG_DIR=<dir>: each harness's driver logs to <dir>/<prefix>log (failure analysis).
+  const logDir = process.env["ECOS_TEST_DRIVER_LOG_DIR"];
+  if (logDir && logger === silentLogger)
+    logger = consoleLogger("info", fs.createWriteStream(path.join(logDir, `${prefix}log`)));
   const partitions = 3;
   const applicationId = `${prefix}app`;
   const deadLetters = `${prefix}dead-letters`;

@@ -7,17 +7,27 @@ import { whileMetadataSettles } from "../../processors/runtime/kafka-driver";
 const kafkaError = (type: string): Error => Object.assign(new Error(type), { type });
 
 describe("whileMetadataSettles", () => {
-  test("retries UNKNOWN_TOPIC_OR_PARTITION and LEADER_NOT_AVAILABLE until the call succeeds", async () => {
-    const errors = [kafkaError("UNKNOWN_TOPIC_OR_PARTITION"), kafkaError("LEADER_NOT_AVAILABLE")];
+  test("retries the three 'not settled yet' errors until the call succeeds, refreshing before each retry", async () => {
+    const errors = [
+      kafkaError("UNKNOWN_TOPIC_OR_PARTITION"),
+      kafkaError("LEADER_NOT_AVAILABLE"),
+      kafkaError("NOT_LEADER_FOR_PARTITION"),
+    ];
     let calls = 0;
-    const out = await whileMetadataSettles(async () => {
-      calls++;
-      const e = errors.shift();
-      if (e) throw e;
-      return "ok";
-    });
+    let refreshes = 0;
+    const out = await whileMetadataSettles(
+      async () => {
+        calls++;
+        const e = errors.shift();
+        if (e) throw e;
+        return "ok";
+      },
+      30000,
+      async () => refreshes++,
+    );
     expect(out).toBe("ok");
-    expect(calls).toBe(3);
+    expect(calls).toBe(4);
+    expect(refreshes).toBe(3);
   });
 
   test("throws any other error at once", async () => {
