@@ -39,7 +39,8 @@ import { buildDispatchTopology, DISPATCH_TOPICS } from "../dispatch/topology";
 import { InlineCosPartyCrypto, type CosPartyCryptoPort } from "../ecos-party/crypto";
 import { cosPartyAvroSerdes } from "../ecos-party/serdes";
 import { buildEcosPartyTopology, buildTcosPartyTopology, cosPartyTopics } from "../ecos-party/topology";
-import { InProcessDriver, type LogRecord } from "../runtime/in-process-driver";
+import { EcosError } from "../runtime/errors";
+import { InProcessDriver, type LogRecord, type OutputRecord } from "../runtime/in-process-driver";
 import type { Logger } from "../runtime/logger";
 import { silentLogger } from "../runtime/logger";
 import { BytesSerde, type Serde } from "../runtime/serde";
@@ -122,6 +123,8 @@ export interface PipelineOptions {
    * tampering on the WAN, which only the device can catch).
    */
   readonly alterDeviceCommand?: (c: DeviceCommand) => DeviceCommand;
+  /** Records kept per topic partition in every driver (default 2,000). */
+  readonly retainRecords?: number;
   /** Time step of the simulated clock while requests are in flight (default: the tracker's punctuation). */
   readonly stepMs?: number;
   readonly logger?: Logger;
@@ -142,6 +145,14 @@ export interface RunProgress {
   readonly simulatedMs: number;
 }
 
+/** A command or S1SP request handed to the simulators (its bytes are not kept). */
+export interface Sent {
+  readonly requestId: string;
+  readonly deviceId: string;
+  /** Simulated time it was handed over. */
+  readonly at: number;
+}
+
 /** Everything a run observed. */
 export interface PipelineRun {
   readonly submitted: number;
@@ -151,8 +162,8 @@ export interface PipelineRun {
   readonly anomalyEvents: AnomalyEvent[];
   readonly stages: number;
   /** What dispatch sent to the simulators. */
-  readonly deviceCommands: readonly DeviceCommand[];
-  readonly s1spRequests: readonly S1spRequest[];
+  readonly deviceCommands: readonly Sent[];
+  readonly s1spRequests: readonly Sent[];
   readonly deviceResponses: number;
   /** Simulated time from the first receipt to the end of the run. */
   readonly simulatedMs: number;
@@ -163,6 +174,8 @@ export interface PipelineRun {
 }
 
 type Raw = LogRecord;
+
+const DEFAULT_RETAIN_RECORDS = 2_000;
 
 const RAW: Serde<Buffer> = BytesSerde;
 
@@ -178,14 +191,16 @@ export class EmbeddedPipeline {
   private readonly cos: ReturnType<typeof cosAvroSerdes>;
   private readonly sink: SinkWriter | null;
   private readonly sinkOffsets = new Map<string, number>();
+  /** Per driver, the next offset the pump expects per topic partition. */
+  private readonly readUpTo = new Map<InProcessDriver, Map<string, number>>();
   private readonly observed = {
     responses: [] as ObservedResponse[],
     times: [] as ResponseTime[],
     alerts: [] as DccAlertEvent[],
     anomaly: [] as AnomalyEvent[],
     stages: 0,
-    commands: [] as DeviceCommand[],
-    s1sp: [] as S1spRequest[],
+    commands: [] as Sent[],
+    s1sp: [] as Sent[],
     deviceResponses: 0,
   };
   /** Requests submitted per RequestID (a replayed request is submitted twice under one id). */
@@ -233,6 +248,9 @@ export class EmbeddedPipeline {
       applicationId,
       partitions: o.partitions ?? 1,
       startTimeMs: o.startTimeMs,
+      // Older records are dropped, so memory does not grow with the run's length. The pump reads
+      // every output after each hand-over, which produces far fewer records than that (checked).
+      retainRecords: o.retainRecords ?? DEFAULT_RETAIN_RECORDS,
     });
     const dspVerifier =
       o.dspVerifier ??
@@ -580,6 +598,7 @@ export class EmbeddedPipeline {
       const take = async (driver: InProcessDriver, topic: string): Promise<Raw[]> => {
         const out = await driver.readOutput(topic, RAW);
         if (out.length > 0) moved = true;
+        this.checkNoGap(driver, topic, out);
         return out.map((r) => ({
           key: r.key === null ? null : Buffer.from(r.key, "utf8"),
           value: r.value,
@@ -634,12 +653,12 @@ export class EmbeddedPipeline {
           COS_TOPICS.deviceCommands,
           c.value!,
         );
-        this.observed.commands.push(cmd);
+        this.observed.commands.push({ requestId: cmd.requestId, deviceId: cmd.deviceId, at: this.now });
         this.fleet.receive(this.o.alterDeviceCommand ? this.o.alterDeviceCommand(cmd) : cmd, this.now);
       }
       for (const r of s1spRequests) {
         const req: S1spRequest = await this.cos.s1spRequest.deserialize(COS_TOPICS.s1spRequests, r.value!);
-        this.observed.s1sp.push(req);
+        this.observed.s1sp.push({ requestId: req.requestId, deviceId: req.deviceId, at: this.now });
         this.s1sp.receive(req, this.now);
       }
 
@@ -675,6 +694,30 @@ export class EmbeddedPipeline {
       await this.toSink(SINK_TOPICS.requestStages, diverted);
     }
     return keep;
+  }
+
+  /**
+   * The drivers keep only the last `retainRecords` records of a partition: a hand-over producing more
+   * than that before the pump read them would lose records silently. It is checked, not assumed.
+   */
+  private checkNoGap(
+    driver: InProcessDriver,
+    topic: string,
+    records: ReadonlyArray<OutputRecord<Buffer>>,
+  ): void {
+    let next = this.readUpTo.get(driver);
+    if (!next) this.readUpTo.set(driver, (next = new Map<string, number>()));
+    for (const r of records) {
+      const k = `${topic}/${r.partition}`;
+      const expected = next.get(k) ?? 0;
+      if (r.offset !== expected)
+        throw new EcosError(
+          "ECOS_CONFIG_INVALID",
+          `pipeline: ${r.offset - expected} records of ${topic} partition ${r.partition} were dropped before ` +
+            `the pump read them; raise retainRecords (now ${this.o.retainRecords ?? DEFAULT_RETAIN_RECORDS})`,
+        );
+      next.set(k, r.offset + 1);
+    }
   }
 
   private async alter(records: Raw[]): Promise<Raw[]> {
