@@ -4,7 +4,7 @@
  * tracker's time-outs answer within the target) and one that alters a command after dispatch (the
  * device refuses it).
  */
-import type { PipelineRun } from "../../processors/pipeline/pipeline";
+import { EmbeddedPipeline, type PipelineRun } from "../../processors/pipeline/pipeline";
 import { perfectProfile } from "../../deploy/sim/config";
 import { START, runPipeline, seeded } from "./fixtures";
 
@@ -106,4 +106,21 @@ test("a command tampered with on the WAN after dispatch is refused by the device
   const cells = pipeline.fleet.device(victim.deviceId)!.state.supplierCells;
   expect(Buffer.from(cells.digitalSignature!).equals(credentials.losingDs)).toBe(true);
   await pipeline.close();
+}, 60_000);
+
+test("a hand-over that outruns the drivers' retention stops the pipeline instead of losing records", async () => {
+  // A run hands requests over one time of receipt at a time; a burst of 50 at once does not fit in 5.
+  const { credentials } = seeded();
+  const small = await EmbeddedPipeline.create({
+    credentials,
+    devices: traffic.devices,
+    registrations: traffic.registrations,
+    users: [{ userId: traffic.cast.supplierId, roles: ["IS"], status: "ACTIVE", mpids: ["ACEE", "ACG"] }],
+    startTimeMs: START,
+    retainRecords: 5,
+  });
+  await expect(small.submit(traffic.requests.slice(0, 50))).rejects.toThrow(
+    /dropped before the pump read them/,
+  );
+  await small.close();
 }, 60_000);
