@@ -203,9 +203,10 @@ export class EmbeddedPipeline {
     s1sp: [] as Sent[],
     deviceResponses: 0,
   };
-  /** Requests submitted per RequestID (a replayed request is submitted twice under one id). */
+  /** Final responses still due per RequestID (a replayed request is submitted twice under one id). */
   private readonly answered = new Map<string, number>();
   private answeredTotal = 0;
+  private waiting = 0;
 
   private constructor(
     private readonly o: PipelineOptions,
@@ -464,6 +465,7 @@ export class EmbeddedPipeline {
   async submit(requests: readonly Submission[]): Promise<void> {
     if (requests.length === 0) return;
     for (const r of requests) this.answered.set(r.requestId, (this.answered.get(r.requestId) ?? 0) + 1);
+    this.waiting += requests.length;
     await this.drivers.dsp.pipeRaw(
       DSP_TOPICS.requests,
       requests.map((r) => ({
@@ -501,11 +503,9 @@ export class EmbeddedPipeline {
     return [...this.answered].filter(([, v]) => v > 0).map(([k]) => k);
   }
 
-  /** Requests with at least as many Service Responses as submissions under their RequestID. */
+  /** Submissions still waiting for their final Service Response. */
   unanswered(): number {
-    let n = 0;
-    for (const v of this.answered.values()) n += Math.max(0, v);
-    return n;
+    return this.waiting;
   }
 
   /**
@@ -743,6 +743,7 @@ export class EmbeddedPipeline {
       if (left !== undefined && left > 0) {
         this.answered.set(response.requestId, left - 1);
         this.answeredTotal++;
+        this.waiting--;
       }
     }
     await this.toSink(SINK_TOPICS.serviceResponses, records);
