@@ -116,7 +116,11 @@ const HOLD_FOR_RECEIPT_MS = 5_000;
 /** Answers kept for a request the tracker does not know yet (it may be in flight on another topic). */
 const MAX_EARLY = 4;
 
-export type DropReason = "late" | "duplicate" | "mismatched" | "unknown";
+/**
+ * Why news of a request was dropped. "other-submission": an upstream refusal of another submission
+ * under the same RequestID (the DSP's answer to a replay), which must not close the tracked one.
+ */
+export type DropReason = "late" | "duplicate" | "mismatched" | "unknown" | "other-submission";
 
 export interface FinalAnswer {
   readonly code: string;
@@ -261,7 +265,16 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
   private readonly deadlines = new DeadlineHeap();
   private readonly cfg: TrackerConfig;
   /** Counters for metrics (this instance, since its start). */
-  readonly counts = { late: 0, duplicate: 0, mismatched: 0, unknown: 0, finals: 0, breaches: 0, timeouts: 0 };
+  readonly counts = {
+    late: 0,
+    duplicate: 0,
+    mismatched: 0,
+    unknown: 0,
+    "other-submission": 0,
+    finals: 0,
+    breaches: 0,
+    timeouts: 0,
+  };
 
   constructor(private readonly opts: TrackerOptions) {
     this.cfg = opts.config ?? DEFAULT_TRACKER_CONFIG;
@@ -353,6 +366,18 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
     // Dispatch after a release from quarantine may come long after receipt: judged by its own time.
     const at = s.stage === "DISPATCHED" || s.stage === "ANOMALY_CHECKED" ? s.occurredAt : s.receivedAt;
     if (this.forgotten(s.requestId, at, now)) return;
+    const known = this.requests.get(s.requestId);
+    if (
+      UPSTREAM_FINAL.has(s.stage) &&
+      known !== undefined &&
+      known.receivedAt !== null &&
+      known.receivedAt !== s.receivedAt
+    ) {
+      // One submission is received once: a refusal with another receipt time answered another
+      // submission under this RequestID (the DSP refusing a replay) and says nothing of this one.
+      this.drop(known, s.requestId, "other-submission");
+      return;
+    }
     const e = this.entry(s.requestId, s.deviceId, s.smetsGeneration);
     e.userId = s.userId;
     e.smetsGeneration = s.smetsGeneration;
@@ -420,7 +445,7 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
 
   private drop(e: TrackedRequest | null, requestId: string, reason: DropReason): void {
     this.counts[reason]++;
-    if (e && reason !== "unknown") e.dropped[reason]++;
+    if (e && reason !== "unknown" && reason !== "other-submission") e.dropped[reason]++;
     this.opts.onDrop?.({ requestId, reason });
   }
 

@@ -304,6 +304,19 @@ describe("one final response per request", () => {
     expect(rig.drops).toEqual([{ requestId: a.requestId, reason: "late" }]);
   });
 
+  test("the DSP's refusal of a replay (another submission under the RequestID) does not close the request in flight", async () => {
+    const rig = await trackerRig();
+    const a = await rig.dispatch();
+    // The replay was received 5 s after the original and refused by the DSP's replay guard.
+    await rig.stage({ ...a, receivedAt: T0 + 5_000 }, "REJECTED", T0 + 5_010, "GAP-replay");
+    await rig.advanceTo(T0 + 6_000);
+    await rig.answer(a, {});
+    const responses = await rig.responses();
+    expect(responses.map((r) => [r.value.responseCode, r.value.successful])).toEqual([["I0", true]]);
+    expect(rig.drops).toEqual([{ requestId: a.requestId, reason: "other-submission" }]);
+    expect(entry(rig, a.requestId)!.final).toMatchObject({ by: "device", code: "I0" });
+  });
+
   test("an answer that overtakes its command waits for it; one that overtakes the receipt time waits for that", async () => {
     const rig = await trackerRig();
     const a = authorisation();
