@@ -31,7 +31,6 @@ import type { CosAuthorisation, DeviceCommand, S1spRequest } from "../cos/record
 import { COS_TOPICS } from "../cos/records";
 import { cosAvroSerdes } from "../cos/serdes";
 import type { DccUser } from "../dsp/csv";
-import { DEFAULT_RESPONSE_CODES } from "../dsp/response-codes";
 import { dspAvroSerdes } from "../dsp/serdes";
 import { buildDspValidateTopology, DSP_TOPICS } from "../dsp/topology";
 import { InlineDspVerifier, type DspVerifierPort } from "../dsp/verifier";
@@ -610,7 +609,7 @@ export class EmbeddedPipeline {
 
       // dsp-validate
       await this.responses("dsp-validate", await take(d.dsp, DSP_TOPICS.responses));
-      stages.push(...(await this.withoutReplayRejections(await take(d.dsp, DSP_TOPICS.stages))));
+      stages.push(...(await take(d.dsp, DSP_TOPICS.stages)));
       // DSP anomaly detection runs inside dispatch (before the device); this copy is for issue 4's
       // standalone anomaly application, which the embedded pipeline does not run.
       await take(d.dsp, DSP_TOPICS.anomaly);
@@ -671,29 +670,6 @@ export class EmbeddedPipeline {
       await this.responses("response-tracker", await take(d.tracker, TRACKER_TOPICS.responses));
       await this.alerts(await take(d.tracker, TRACKER_TOPICS.alerts));
     }
-  }
-
-  /**
-   * Workaround (reported): the tracker keys requests by RequestID and takes any REJECTED stage as the
-   * final answer of that RequestID, so the DSP's rejection of a replayed request — a second submission
-   * under the RequestID of one still in flight — would close the original, whose device answer is
-   * then dropped and which never gets its final response. Those rejections already answered the
-   * replay itself; they go to the sink but not to the tracker.
-   */
-  private async withoutReplayRejections(records: Raw[]): Promise<Raw[]> {
-    if (records.length === 0) return records;
-    const keep: Raw[] = [];
-    const diverted: Raw[] = [];
-    for (const r of records) {
-      const e = await this.stageSerde.deserialize(DSP_TOPICS.stages, r.value!);
-      const replay = e.stage === "REJECTED" && e.responseCode === DEFAULT_RESPONSE_CODES.replay;
-      (replay ? diverted : keep).push(r);
-    }
-    if (diverted.length > 0) {
-      this.observed.stages += diverted.length;
-      await this.toSink(SINK_TOPICS.requestStages, diverted);
-    }
-    return keep;
   }
 
   /**
