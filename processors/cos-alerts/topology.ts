@@ -6,9 +6,14 @@
  *
  *   inventory.devices (key device id, DeviceSnapshot)                           sub-topology 0
  *     cos-cert-detect  [store cos-alerts-device-hub: last CHF per device]
- *        joined a hub with a not-serving credential and has an ImportMPxN
- *        └─▶ internal topic <app>-cos-alerts-by-mpxn (key ImportMPxN, CosCertificateJoin)
- *   <app>-cos-alerts-by-mpxn + registration.changes (key MPxN, SupplierRegistration)  sub-topology 1
+ *        ├─ joined a hub with a not-serving credential and has an ImportMPxN
+ *        │    └─▶ internal topic <app>-cos-alerts-by-mpxn (key ImportMPxN, CosCertificateJoin)
+ *        └─ a meter's hub membership (ESME/GSME), or a GPF's join with a not-serving credential
+ *             └─▶ internal topic <app>-cos-alerts-by-chf (key CHF device id, HubEvent)
+ *   <app>-cos-alerts-by-chf                                                       sub-topology 1
+ *     cos-cert-gpf  [store cos-alerts-hub-meters] GPF rule (reference §0.1): the gas meter's MPRN on the
+ *        same hub, else the electricity meter's MPAN ─▶ <app>-cos-alerts-by-mpxn
+ *   <app>-cos-alerts-by-mpxn + registration.changes (key MPxN, SupplierRegistration)  sub-topology 2
  *     cos-cert-alert  [store cos-alerts-registration] registered supplier on the snapshot's UK day
  *        → its supplier-role User IDs (users directory) → duis.alerts (DccAlertEvent, key User ID)
  *
@@ -69,11 +74,14 @@ export function cosAlertTopics(prefix = ""): CosAlertTopics {
 
 /** Internal (repartition) topic: `<applicationId>-cos-alerts-by-mpxn`. */
 export const COS_ALERTS_BY_MPXN_TOPIC = "cos-alerts-by-mpxn";
+/** Internal (repartition) topic: `<applicationId>-cos-alerts-by-chf`. */
+export const COS_ALERTS_BY_CHF_TOPIC = "cos-alerts-by-chf";
 
 /** Store names: part of the compatibility surface (they name the changelog topics). */
 export const COS_ALERT_STORES = {
   deviceHub: "cos-alerts-device-hub",
   registration: "cos-alerts-registration",
+  hubMeters: "cos-alerts-hub-meters",
 } as const;
 
 export interface CosAlertSerdes {
@@ -101,8 +109,10 @@ export type CosAlertOutcome =
   | "not-joined"
   /** It joined a hub, but its credential serves it at the snapshot time (ECOS; TCOS before go-live). */
   | "credential-serving"
-  /** No responsible supplier: the device has no ImportMPxN (CHF, GPF, HAN devices; GPF rule not applied). */
+  /** No responsible supplier: the device has no ImportMPxN and is not a GPF (CHF, HAN devices). */
   | "no-mpxn"
+  /** No responsible supplier: a GPF on a hub with no gas or electricity meter known when it joined. */
+  | "gpf-no-meter"
   /** No responsible supplier: no supplier is registered for the MPxN on the snapshot's day. */
   | "no-registration"
   /** The registered MPID has no active User in the supplier role for the fuel. */
@@ -114,6 +124,7 @@ export const COS_ALERT_OUTCOMES: readonly CosAlertOutcome[] = [
   "not-joined",
   "credential-serving",
   "no-mpxn",
+  "gpf-no-meter",
   "no-registration",
   "no-user",
 ];
@@ -163,6 +174,8 @@ export interface CosCertificateJoin {
   readonly chfDeviceId: string;
   readonly previousChfDeviceId: string | null;
   readonly importMpxn: string;
+  /** How the MPxN was found when it is not the device's own: the GPF rule's meter, e.g. "GSME 00-…". */
+  readonly mpxnFrom: string | null;
   readonly cosCredential: CosCredential;
   /** Why the credential does not serve the device, and since when. */
   readonly notServingReason: string;
@@ -170,12 +183,39 @@ export interface CosCertificateJoin {
   readonly snapshotAt: number;
 }
 
-function joinSerde(): Serde<CosCertificateJoin> {
-  const json = jsonSerde<CosCertificateJoin>("cos-alerts-join-v1");
+/** A meter on a hub, as the GPF rule needs it. */
+export interface HubMeter {
+  readonly deviceType: "ESME" | "GSME";
+  readonly importMpxn: string;
+}
+
+/** What the hub-keyed stage keeps per CHF: the meters on its device log, by device id. */
+export interface HubMeters {
+  readonly meters: Readonly<Record<string, HubMeter>>;
+}
+
+/** The record on the by-CHF internal topic (internal, versioned). */
+export type HubEvent =
+  | {
+      readonly v: 1;
+      readonly kind: "meter";
+      readonly chfDeviceId: string;
+      readonly deviceId: string;
+      /** The meter as on this hub now; null: it left this hub (or lost its MPxN). */
+      readonly meter: HubMeter | null;
+    }
+  | {
+      readonly v: 1;
+      readonly kind: "gpf-join";
+      readonly join: Omit<CosCertificateJoin, "importMpxn" | "mpxnFrom">;
+    };
+
+function versioned<T extends { readonly v: number }>(name: string): Serde<T> {
+  const json = jsonSerde<T>(name);
   return {
     ...json,
     deserialize: (topic, data) => {
-      const o = json.deserialize(topic, data) as CosCertificateJoin;
+      const o = json.deserialize(topic, data) as T;
       if (o.v !== 1) throw new Error(`cos-cert-alerts internal record: unknown version ${String(o.v)}`);
       return o;
     },
@@ -183,8 +223,8 @@ function joinSerde(): Serde<CosCertificateJoin> {
 }
 
 /** Stage 1 (by device): remembers each device's CHF and spots joins with a not-serving credential. */
-class CosCertificateDetector implements Processor<DeviceSnapshot, CosCertificateJoin> {
-  private ctx!: ProcessorContext<CosCertificateJoin>;
+class CosCertificateDetector implements Processor<DeviceSnapshot, CosCertificateJoin | HubEvent> {
+  private ctx!: ProcessorContext<CosCertificateJoin | HubEvent>;
   private memory!: KeyValueStore<DeviceHubMemory>;
   private readonly table: readonly NotServingCredential[];
 
@@ -195,7 +235,7 @@ class CosCertificateDetector implements Processor<DeviceSnapshot, CosCertificate
     this.table = opts.notServing ?? defaultNotServing(opts.ecosGoLiveAt);
   }
 
-  init(ctx: ProcessorContext<CosCertificateJoin>): void {
+  init(ctx: ProcessorContext<CosCertificateJoin | HubEvent>): void {
     this.ctx = ctx;
     this.memory = ctx.getStateStore<DeviceHubMemory>(COS_ALERT_STORES.deviceHub);
   }
@@ -209,6 +249,7 @@ class CosCertificateDetector implements Processor<DeviceSnapshot, CosCertificate
       return;
     }
     this.memory.put(s.deviceId, { chfDeviceId: s.chfDeviceId, snapshotAt: s.snapshotAt });
+    if (s.deviceType === "ESME" || s.deviceType === "GSME") this.meterMembership(record, previous);
     if (!joinedHub(previous, s) || s.chfDeviceId === null) {
       this.counters.count("not-joined");
       return;
@@ -218,24 +259,90 @@ class CosCertificateDetector implements Processor<DeviceSnapshot, CosCertificate
       this.counters.count("credential-serving");
       return;
     }
-    if (s.importMpxn === null || s.importMpxn === "") {
-      // [GAP] reference §8.5: the GPF's supplier follows the meters on its hub; not applied here.
-      this.counters.count("no-mpxn");
-      return;
-    }
-    const join: CosCertificateJoin = {
-      v: 1,
+    const join = {
+      v: 1 as const,
       deviceId: s.deviceId,
       deviceType: s.deviceType,
       chfDeviceId: s.chfDeviceId,
       previousChfDeviceId: previous?.chfDeviceId ?? null,
-      importMpxn: s.importMpxn,
       cosCredential: s.cosCredential,
       notServingReason: notServing.reason,
       notServingFrom: notServing.from,
       snapshotAt: s.snapshotAt,
     };
-    this.ctx.forward({ key: s.importMpxn, value: join, timestamp: record.timestamp }, "by-mpxn-sink");
+    if (s.importMpxn !== null && s.importMpxn !== "") {
+      const value: CosCertificateJoin = { ...join, importMpxn: s.importMpxn, mpxnFrom: null };
+      this.ctx.forward({ key: s.importMpxn, value, timestamp: record.timestamp }, "by-mpxn-sink");
+    } else if (s.deviceType === "GPF") {
+      // The GPF has no MPxN of its own: its Responsible Supplier follows the meters on its hub.
+      const value: HubEvent = { v: 1, kind: "gpf-join", join };
+      this.ctx.forward({ key: s.chfDeviceId, value, timestamp: record.timestamp }, "by-chf-sink");
+    } else {
+      this.counters.count("no-mpxn");
+    }
+  }
+
+  /** Tells the hub stage where a meter is now (and that it left its previous hub). */
+  private meterMembership(record: StreamRecord<DeviceSnapshot>, previous: DeviceHubMemory | undefined): void {
+    const s = record.value;
+    const ts = record.timestamp;
+    const was = previous?.chfDeviceId ?? null;
+    if (was !== null && was !== s.chfDeviceId) {
+      const left: HubEvent = { v: 1, kind: "meter", chfDeviceId: was, deviceId: s.deviceId, meter: null };
+      this.ctx.forward({ key: was, value: left, timestamp: ts }, "by-chf-sink");
+    }
+    if (s.chfDeviceId === null) return;
+    const meter: HubMeter | null =
+      s.importMpxn !== null && s.importMpxn !== ""
+        ? { deviceType: s.deviceType as "ESME" | "GSME", importMpxn: s.importMpxn }
+        : null;
+    const on: HubEvent = { v: 1, kind: "meter", chfDeviceId: s.chfDeviceId, deviceId: s.deviceId, meter };
+    this.ctx.forward({ key: s.chfDeviceId, value: on, timestamp: ts }, "by-chf-sink");
+  }
+}
+
+/**
+ * Stage 1b (by CHF): the meters on each hub, and the GPF rule (reference §0.1, §8.5): a GPF's
+ * Responsible Supplier is the gas supplier when a gas meter is on its hub, else the electricity
+ * supplier when an electricity meter is; with neither, nobody ([GAP] the SEC rule for that case).
+ */
+class GpfResponsibleSupplier implements Processor<HubEvent, CosCertificateJoin> {
+  private ctx!: ProcessorContext<CosCertificateJoin>;
+  private hubs!: KeyValueStore<HubMeters>;
+
+  constructor(private readonly counters: CosAlertCounters) {}
+
+  init(ctx: ProcessorContext<CosCertificateJoin>): void {
+    this.ctx = ctx;
+    this.hubs = ctx.getStateStore<HubMeters>(COS_ALERT_STORES.hubMeters);
+  }
+
+  process(record: StreamRecord<HubEvent>): void {
+    const e = record.value;
+    if (e.kind === "meter") {
+      const meters = { ...(this.hubs.get(e.chfDeviceId)?.meters ?? {}) };
+      if (e.meter) meters[e.deviceId] = e.meter;
+      else delete meters[e.deviceId];
+      if (Object.keys(meters).length) this.hubs.put(e.chfDeviceId, { meters });
+      else this.hubs.delete(e.chfDeviceId);
+      return;
+    }
+    const meters = Object.entries(this.hubs.get(e.join.chfDeviceId)?.meters ?? {}).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    const pick =
+      meters.find(([, m]) => m.deviceType === "GSME") ?? meters.find(([, m]) => m.deviceType === "ESME");
+    if (!pick) {
+      this.counters.count("gpf-no-meter");
+      return;
+    }
+    const [meterId, meter] = pick;
+    const value: CosCertificateJoin = {
+      ...e.join,
+      importMpxn: meter.importMpxn,
+      mpxnFrom: `${meter.deviceType} ${meterId}`,
+    };
+    this.ctx.forward({ key: meter.importMpxn, value, timestamp: record.timestamp });
   }
 }
 
@@ -280,7 +387,8 @@ class CosCertificateAlerter implements Processor<CosCertificateJoin, DccAlertEve
       `${new Date(j.snapshotAt).toISOString()}; its transitionalCoS trust anchor cell holds a ` +
       `${j.cosCredential} certificate, whose CoS Party does not serve the device since ` +
       `${new Date(j.notServingFrom).toISOString()} (${j.notServingReason}). Responsible Supplier: ` +
-      `${period.supplierMpid}, registered for ${j.importMpxn} on ${isoDate(day)}.`;
+      `${period.supplierMpid}, registered for ${j.importMpxn}` +
+      `${j.mpxnFrom ? ` (GPF rule: ${j.mpxnFrom} on the same hub)` : ""} on ${isoDate(day)}.`;
     for (const recipientUserId of recipients) {
       const alert: DccAlertEvent = {
         alertId: cosCertificateAlertId(
@@ -321,7 +429,8 @@ export function buildCosCertificateAlertTopology(opts: CosCertificateAlertOption
   const sd = opts.serdes;
   const backend = opts.backend ?? "memory";
   const counters = opts.counters ?? new CosAlertCounters();
-  const join = joinSerde();
+  const join = versioned<CosCertificateJoin>("cos-alerts-join-v1");
+  const hub = versioned<HubEvent>("cos-alerts-hub-v1");
   return new TopologyBuilder()
     .addSource("inventory", { topics: [t.inventory], valueSerde: sd.inventory })
     .addProcessor("cos-cert-detect", () => new CosCertificateDetector(opts, counters), "inventory")
@@ -330,7 +439,20 @@ export function buildCosCertificateAlertTopology(opts: CosCertificateAlertOption
       "cos-cert-detect",
     )
     .addInternalTopic(COS_ALERTS_BY_MPXN_TOPIC)
-    .addSink("by-mpxn-sink", { topic: COS_ALERTS_BY_MPXN_TOPIC, valueSerde: join }, "cos-cert-detect")
+    .addInternalTopic(COS_ALERTS_BY_CHF_TOPIC)
+    .addSink("by-chf-sink", { topic: COS_ALERTS_BY_CHF_TOPIC, valueSerde: hub }, "cos-cert-detect")
+    .addSource("hub-events", { topics: [COS_ALERTS_BY_CHF_TOPIC], valueSerde: hub })
+    .addProcessor("cos-cert-gpf", () => new GpfResponsibleSupplier(counters), "hub-events")
+    .addStateStore(
+      { name: COS_ALERT_STORES.hubMeters, valueSerde: jsonSerde<HubMeters>(), backend },
+      "cos-cert-gpf",
+    )
+    .addSink(
+      "by-mpxn-sink",
+      { topic: COS_ALERTS_BY_MPXN_TOPIC, valueSerde: join },
+      "cos-cert-detect",
+      "cos-cert-gpf",
+    )
     .addSource("joins", { topics: [COS_ALERTS_BY_MPXN_TOPIC], valueSerde: join })
     .addSource("registration", { topics: [t.registration], valueSerde: sd.registration })
     .addProcessor("cos-cert-alert", () => new CosCertificateAlerter(opts, counters), "joins")

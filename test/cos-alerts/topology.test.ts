@@ -268,7 +268,7 @@ describe("cos-cert-alerts: the N65 inventory rule", () => {
   it("no MPxN, no registration or no User: no alert, each counted", async () => {
     const r = await open({ registrations: [registration({ effectiveFrom: epochDay("2027-01-01") })] });
     await r.inventory(
-      snapshot({ deviceId: GPF, deviceType: "GPF", importMpxn: null }),
+      snapshot({ deviceId: "00-DB-12-34-56-78-90-D0", deviceType: "PPMID", importMpxn: null }),
       snapshot(), // MPAN registered only from 2027
       snapshot({ deviceId: "00-DB-12-34-56-78-90-A1", importMpxn: "9999999999999" }),
     );
@@ -280,6 +280,51 @@ describe("cos-cert-alerts: the N65 inventory rule", () => {
     await noUser.inventory(snapshot());
     expect(await noUser.alerts()).toHaveLength(0);
     expect(noUser.counters.get("no-user")).toBe(1);
+  });
+
+  describe("GPF rule: the GPF's supplier follows the meters on its hub", () => {
+    const MPRN = "1234567890";
+    const gsme = (o: Partial<DeviceSnapshot> = {}): DeviceSnapshot =>
+      snapshot({
+        deviceId: "00-DB-12-34-56-78-90-E0",
+        deviceType: "GSME",
+        importMpxn: MPRN,
+        cosCredential: "ECOS",
+        snapshotAt: AFTER - 2000,
+        ...o,
+      });
+    const esme = (o: Partial<DeviceSnapshot> = {}): DeviceSnapshot =>
+      snapshot({ cosCredential: "ECOS", snapshotAt: AFTER - 1000, ...o });
+    const gpf = (o: Partial<DeviceSnapshot> = {}): DeviceSnapshot =>
+      snapshot({ deviceId: GPF, deviceType: "GPF", importMpxn: null, ...o });
+    const regs = [
+      registration({ supplierMpid: "BBEE" }),
+      registration({ mpxn: MPRN, fuel: "GAS", supplierMpid: "ACG" }),
+    ];
+
+    it("a gas meter on the hub: the gas supplier's GS User", async () => {
+      const r = await open({ registrations: regs });
+      await r.inventory(gsme(), esme(), gpf());
+      const out = await r.alerts();
+      expect(out.map((o) => [o.value.deviceId, o.value.recipientUserId])).toEqual([[GPF, USER_A_GAS]]);
+      expect(out[0]!.value.detail).toContain("GPF rule: GSME 00-DB-12-34-56-78-90-E0");
+    });
+
+    it("only an electricity meter: the electricity supplier", async () => {
+      const r = await open({ registrations: regs });
+      await r.inventory(esme(), gpf());
+      expect((await r.alerts()).map((o) => o.value.recipientUserId)).toEqual([USER_B]);
+    });
+
+    it("no meter on the hub (or it moved away): no alert, counted", async () => {
+      const r = await open({ registrations: regs });
+      await r.inventory(gsme(), gsme({ chfDeviceId: CHF_2, snapshotAt: AFTER - 1500 }), gpf());
+      expect(await r.alerts()).toHaveLength(0);
+      expect(r.counters.get("gpf-no-meter")).toBe(1);
+      // The gas meter is on CHF_2 now: a GPF joining that hub finds it.
+      await r.inventory(gpf({ chfDeviceId: CHF_2, snapshotAt: AFTER + DAY }));
+      expect((await r.alerts()).map((o) => o.value.recipientUserId)).toEqual([USER_A_GAS]);
+    });
   });
 
   it("a restart keeps the per-device memory: the same snapshot does not alert again", async () => {
