@@ -455,6 +455,8 @@ interface Observed {
   sent?: number;
   code?: string;
   finals: number;
+  /** Offsets from receipt of each stage, from the tracker's RESPONSE_SENT detail. */
+  stages?: Record<string, number>;
 }
 
 async function main(): Promise<void> {
@@ -478,6 +480,8 @@ async function main(): Promise<void> {
     seed: a.seed,
     invalidShare: a.invalidShare,
   });
+  // The load generator's replayed RequestIDs are left out: what remains is offered.
+  const offered = traffic.requests.length;
 
   const kafka = new Kafka({ clientId: "cos-e2e-bench", brokers: a.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -579,7 +583,7 @@ async function main(): Promise<void> {
     });
     await observer.connect();
     await observer.subscribe({
-      topics: [t.responses, t.deviceCommands, t.s1spRequests, t.deviceResponses],
+      topics: [t.responses, t.stages, t.deviceCommands, t.s1spRequests, t.deviceResponses],
       fromBeginning: true,
     });
     let finals = 0;
@@ -603,6 +607,14 @@ async function main(): Promise<void> {
               finals++;
               lastFinalAt = now;
             }
+          } else if (batch.topic === t.stages) {
+            const e = await dsp.stage.deserialize(batch.topic, m.value);
+            const o = e.stage === "RESPONSE_SENT" ? of(e.requestId) : undefined;
+            if (o && e.detail) {
+              o.stages = {};
+              for (const [, stage, ms] of e.detail.matchAll(/([A-Z_]+)\+(\d+)/g))
+                o.stages[stage!] = Number(ms);
+            }
           } else if (batch.topic === t.deviceCommands) {
             const c = await cos.deviceCommand.deserialize(batch.topic, m.value);
             const o = of(c.requestId);
@@ -625,16 +637,16 @@ async function main(): Promise<void> {
     await producer.connect();
     const cpu0 = process.cpuUsage();
     const sendStart = Date.now();
-    const perTick = a.rate === "max" ? total : Math.max(1, Math.round(a.rate / 20));
+    const perTick = a.rate === "max" ? offered : Math.max(1, Math.round(a.rate / 20));
     const tickMs = a.rate === "max" ? 0 : (1000 * perTick) / a.rate;
     let sent = 0;
     let behindMs = 0;
-    while (sent < total) {
+    while (sent < offered) {
       const due =
         a.rate === "max"
-          ? total
-          : Math.min(total, Math.floor(((Date.now() - sendStart) / tickMs + 1) * perTick));
-      const batch = traffic.requests.slice(sent, Math.max(sent + 1, due)).slice(0, 2000);
+          ? offered
+          : Math.min(offered, Math.floor(((Date.now() - sendStart) / tickMs + 1) * perTick));
+      const batch = traffic.requests.slice(sent, Math.max(sent + 1, due)).slice(0, 150);
       const ts = Date.now();
       for (const r of batch) seen.set(r.requestId, { received: ts, smets: r.smets, finals: 0 });
       await producer.send({
@@ -656,12 +668,12 @@ async function main(): Promise<void> {
     }
     const sendEnd = Date.now();
     await producer.disconnect();
-    log(`offered ${total} in ${sendEnd - sendStart} ms; waiting for the final responses`);
+    log(`offered ${offered} in ${sendEnd - sendStart} ms; waiting for the final responses`);
 
     // Wait for every request's final response (or until the drain time passes without progress).
     let lastProgress = Date.now();
     let lastCount = -1;
-    while (finals < total) {
+    while (finals < offered) {
       if (finals !== lastCount) [lastCount, lastProgress] = [finals, Date.now()];
       if (Date.now() - lastProgress > a.drainSeconds * 1000) break;
       if (app.child.exitCode !== null) throw new Error(`pipeline app exited: ${app.stderr().slice(-3000)}`);
@@ -674,30 +686,69 @@ async function main(): Promise<void> {
     sim.child.kill("SIGTERM");
     await Promise.all([app.exited, sim.exited]);
 
+    // A time-out's final response says nothing about the DCC's own time: it is left out of the
+    // DCC-internal figures and counted apart.
+    const timeoutCodes = new Set(["E21", "GAP-not-dispatched"]);
     const internal: number[] = [];
     const internalStrict: number[] = [];
     const e2e: Record<SmetsGeneration, number[]> = { SMETS1: [], SMETS2: [] };
     let timeouts = 0;
+    let answeredFinals = 0;
+    let lastAnsweredFinal = sendStart;
+    let dispatchedCount = 0;
+    let lastDispatch = sendStart;
     for (const o of seen.values()) {
+      if (o.dispatchSeen !== undefined) {
+        dispatchedCount++;
+        lastDispatch = Math.max(lastDispatch, o.dispatchSeen);
+      }
       if (o.sent === undefined) continue;
       if (o.smets) e2e[o.smets].push(o.sent - o.received);
+      if (timeoutCodes.has(o.code ?? "")) {
+        timeouts++;
+        continue;
+      }
+      answeredFinals++;
+      lastAnsweredFinal = Math.max(lastAnsweredFinal, o.sent);
       if (o.dispatched !== undefined && o.answered !== undefined && o.dispatchSeen !== undefined) {
         const wan = o.answered - o.dispatched;
         internal.push(o.sent - o.received - wan);
         internalStrict.push(o.sent - o.received - (o.answered - o.dispatchSeen));
-      } else if (o.code === "E21" || o.code === "E20") timeouts++;
+      }
     }
     const sort = (xs: number[]): number[] => [...xs].sort((x, y) => x - y);
+    // Where the DCC's time goes: each stage's time since receipt as the stage's processor saw it
+    // (not when its transaction committed), for requests a device or the S1SP answered in time.
+    const stageOffsets = new Map<string, number[]>();
+    for (const o of seen.values())
+      if (o.stages && !timeoutCodes.has(o.code ?? ""))
+        for (const [stage, ms] of Object.entries(o.stages))
+          stageOffsets.set(stage, [...(stageOffsets.get(stage) ?? []), ms]);
+    const stageFigures: Figures = {};
+    for (const stage of ["VALIDATED", "COS_PARTY_AUTHORISED", "ANOMALY_CHECKED", "DISPATCHED"]) {
+      const xs = sort(stageOffsets.get(stage) ?? []);
+      stageFigures[`stage_${stage.toLowerCase()}_p50_ms`] = percentile(xs, 50);
+      stageFigures[`stage_${stage.toLowerCase()}_p99_ms`] = percentile(xs, 99);
+    }
+    const afterAnswer = sort(
+      [...seen.values()]
+        .filter((o) => o.sent !== undefined && o.answered !== undefined && !timeoutCodes.has(o.code ?? ""))
+        .map((o) => o.sent! - o.answered!),
+    );
+    stageFigures["answered_to_sent_p50_ms"] = percentile(afterAnswer, 50);
+    stageFigures["answered_to_sent_p99_ms"] = percentile(afterAnswer, 99);
     const si = sort(internal);
     const ss = sort(internalStrict);
     const s2 = sort(e2e.SMETS2);
     const s1 = sort(e2e.SMETS1);
-    const throughput = finals / ((lastFinalAt - sendStart) / 1000);
+    const perS = (n: number, until: number): number => Number((n / ((until - sendStart) / 1000)).toFixed(1));
     const variant = a.rate === "max" ? "max" : `rate-${a.rate}`;
     const figures: Figures = {
-      offered_per_s: Number((total / ((sendEnd - sendStart) / 1000)).toFixed(1)),
-      final_responses_per_s: Number(throughput.toFixed(1)),
-      requests: total,
+      offered_per_s: perS(offered, sendEnd),
+      final_responses_per_s: perS(finals, lastFinalAt),
+      answered_finals_per_s: perS(answeredFinals, lastAnsweredFinal),
+      dispatched_per_s: perS(dispatchedCount, lastDispatch),
+      requests: offered,
       final_responses: finals,
       duplicate_finals: duplicates,
       timed_out: timeouts,
@@ -712,6 +763,7 @@ async function main(): Promise<void> {
       e2e_smets1_p50_ms: percentile(s1, 50),
       e2e_smets1_p99_ms: percentile(s1, 99),
       e2e_smets1_over_21s: s1.filter((x) => x > 21_000).length,
+      ...stageFigures,
       sender_behind_max_ms: behindMs,
       bench_process_cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
     };
@@ -724,7 +776,7 @@ async function main(): Promise<void> {
         variant,
         target: "DCC-internal p99 < 500 ms at 200 requests/s",
         dcc_internal_p99_ms: p99,
-        met: a.rate === 200 ? p99 < 500 : null,
+        met: a.rate === 200 ? p99 < 500 && timeouts * 100 < offered : null,
         load_avg_1m: Number(os.loadavg()[0]!.toFixed(2)),
         cpus: os.cpus().length,
         sim_summary: sim.stdout().trim().split("\n").pop() ?? null,
