@@ -28,6 +28,7 @@
  * BREACHED`, header ecos.tracker.breach=true) and on the Service Response's headers: neither event
  * record has a field for it.
  */
+import type { DspCheckId } from "../../workers/dsp/checks";
 import type { Processor, ProcessorContext, StreamRecord } from "../runtime/api";
 import type { KeyValueStore } from "../runtime/stores";
 import type { Serde } from "../runtime/serde";
@@ -98,6 +99,9 @@ const OWN_STAGES: ReadonlySet<RequestStage> = new Set<RequestStage>([
   "RESPONSE_SENT",
 ]);
 /** Stages after which another processor has sent the final Service Response. */
+/** The DSP's check id for a RequestID already seen (workers/dsp/checks.ts): its refusals answer a replay. */
+const DSP_REPLAY_CHECK: DspCheckId = "replay";
+
 const UPSTREAM_FINAL: ReadonlySet<RequestStage> = new Set<RequestStage>(["REJECTED", "COS_PARTY_REFUSED"]);
 /** Order of the stages in the RESPONSE_SENT summary. */
 const STAGE_ORDER: readonly RequestStage[] = [
@@ -367,16 +371,19 @@ export class ResponseTrackerProcessor implements Processor<TrackerInput, unknown
     const at = s.stage === "DISPATCHED" || s.stage === "ANOMALY_CHECKED" ? s.occurredAt : s.receivedAt;
     if (this.forgotten(s.requestId, at, now)) return;
     const known = this.requests.get(s.requestId);
-    if (
-      UPSTREAM_FINAL.has(s.stage) &&
-      known !== undefined &&
-      known.receivedAt !== null &&
-      known.receivedAt !== s.receivedAt
-    ) {
-      // One submission is received once: a refusal with another receipt time answered another
-      // submission under this RequestID (the DSP refusing a replay) and says nothing of this one.
-      this.drop(known, s.requestId, "other-submission");
-      return;
+    if (UPSTREAM_FINAL.has(s.stage)) {
+      // A refusal of a request the tracker is not tracking was answered by the refusing processor and
+      // needs nothing more; keeping no entry also keeps the DSP's refusal of a replay — which can reach
+      // the tracker before the original's own first stage — from closing the original once it arrives.
+      if (known === undefined) return;
+      // The DSP decides each submission once (VALIDATED or REJECTED, detail "<check id>: <reason>"): its
+      // refusal with the replay check, or any refusal with another receipt time, answered another
+      // submission under this RequestID and says nothing of this one.
+      const replayRefusal = s.stage === "REJECTED" && (s.detail ?? "").startsWith(`${DSP_REPLAY_CHECK}:`);
+      if (replayRefusal || (known.receivedAt !== null && known.receivedAt !== s.receivedAt)) {
+        this.drop(known, s.requestId, "other-submission");
+        return;
+      }
     }
     const e = this.entry(s.requestId, s.deviceId, s.smetsGeneration);
     e.userId = s.userId;

@@ -97,6 +97,7 @@ export interface TrackerRig {
     stage: RequestStage,
     occurredAt: number,
     responseCode?: string | null,
+    detail?: string | null,
   ): Promise<void>;
   command(a: CosAuthorisation, dispatchedAt?: number): Promise<void>;
   authorised(a: CosAuthorisation): Promise<void>;
@@ -132,6 +133,7 @@ export async function trackerRig(
     stage: RequestStage,
     occurredAt: number,
     responseCode: string | null = null,
+    detail: string | null = null,
   ): RequestStageEvent => ({
     eventId: `${a.requestId}:${stage}:0`,
     requestId: a.requestId,
@@ -144,16 +146,16 @@ export async function trackerRig(
     responseCode,
     receivedAt: a.receivedAt,
     occurredAt,
-    detail: null,
+    detail,
   });
   const rig: TrackerRig = {
     driver,
     serdes,
     drops,
-    async stage(a, stage, occurredAt, responseCode = null) {
+    async stage(a, stage, occurredAt, responseCode = null, detail = null) {
       await driver.pipeInput(
         t.stages,
-        [{ key: a.requestId, value: stageOf(a, stage, occurredAt, responseCode) }],
+        [{ key: a.requestId, value: stageOf(a, stage, occurredAt, responseCode, detail) }],
         serdes.stage,
       );
     },

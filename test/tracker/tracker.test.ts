@@ -317,6 +317,40 @@ describe("one final response per request", () => {
     expect(entry(rig, a.requestId)!.final).toMatchObject({ by: "device", code: "I0" });
   });
 
+  test("the replay's refusal reaching the tracker before the original's first stage does not close it either", async () => {
+    const rig = await trackerRig();
+    const a = authorisation();
+    await rig.stage({ ...a, receivedAt: T0 + 5_000 }, "REJECTED", T0 + 5_010, "GAP-replay");
+    const dispatched = await rig.dispatch();
+    expect(dispatched.requestId).toBe(a.requestId);
+    await rig.advanceTo(T0 + 6_000);
+    await rig.answer(dispatched, {});
+    expect((await rig.responses()).map((r) => r.value.responseCode)).toEqual(["I0"]);
+    expect(rig.drops).toEqual([]);
+  });
+
+  test("the DSP's replay refusal with the same receipt time (same millisecond) is told apart by its check id", async () => {
+    const rig = await trackerRig();
+    const a = await rig.dispatch();
+    await rig.stage(a, "REJECTED", T0 + 5_010, "GAP-replay", "replay: RequestID already received");
+    await rig.stage(a, "REJECTED", T0 + 5_020, "E4", "registration-supplier: not the registered supplier");
+    expect(rig.drops.map((d) => d.reason)).toEqual(["other-submission"]);
+    // A refusal of this submission by another check (same receipt time) does close it.
+    await rig.advanceTo(T0 + 6_000);
+    await rig.answer(a, {});
+    expect(await rig.responses()).toEqual([]);
+    expect(entry(rig, a.requestId)!.final).toMatchObject({ by: "upstream", code: "E4" });
+  });
+
+  test("a refusal of a request never tracked creates no entry and no time-out answer", async () => {
+    const rig = await trackerRig();
+    const a = authorisation();
+    await rig.stage(a, "REJECTED", T0 + 10, "E19");
+    await rig.advanceTo(T0 + 120_000);
+    expect(await rig.responses()).toEqual([]);
+    expect(entry(rig, a.requestId)).toBeUndefined();
+  });
+
   test("an answer that overtakes its command waits for it; one that overtakes the receipt time waits for that", async () => {
     const rig = await trackerRig();
     const a = authorisation();
