@@ -48,6 +48,12 @@ import { defaultRoutes, SINK_TOPICS } from "../sinks/clickhouse/routes";
 import { SinkWriter, type SourceRecord } from "../sinks/clickhouse/sink-writer";
 import { trackerConfig, type TrackerConfig } from "../tracker/config";
 import { buildTrackerTopology, TRACKER_TOPICS } from "../tracker/topology";
+import {
+  dispatchSerdesOf,
+  seededCosPartyCrypto,
+  seededDispatchTrust,
+  trackerSerdesOf,
+} from "./seeded-stages";
 import { avroSerde, loadSchema } from "../../schemas/avro";
 import {
   EVENT_SCHEMAS,
@@ -237,13 +243,13 @@ export class EmbeddedPipeline {
   static async create(o: PipelineOptions): Promise<EmbeddedPipeline> {
     const creds = o.credentials;
     const cast = creds.cast;
-    const pki = cast.pki;
     const registry = new InMemorySchemaRegistry();
     const dsp = dspAvroSerdes(registry);
     const cos = cosAvroSerdes(registry);
     const anomaly = anomalyAvroSerdes(registry);
     const party = cosPartyAvroSerdes(registry);
     const alert = avroSerde<DccAlertEvent>(registry, loadSchema(EVENT_SCHEMAS.dccAlertEvent));
+    const stageSerdes = { dsp, cos, anomaly, alert };
     const driverOptions = (applicationId: string) => ({
       applicationId,
       partitions: o.partitions ?? 1,
@@ -258,19 +264,8 @@ export class EmbeddedPipeline {
         trust: cast.trust,
         countersignWith: { scalar: cast.dspXmlSign.scalar, certificate: cast.dspXmlSign.der },
       });
-    const partyCrypto = (p: "ECOS" | "TCOS"): CosPartyCryptoPort => {
-      const cosKey = p === "ECOS" ? creds.ecosPartyCredential : creds.tcosPartyCredential;
-      const xmlSign = p === "ECOS" ? creds.ecosXmlSign : creds.tcosXmlSign;
-      return new InlineCosPartyCrypto({
-        trust: pki.trust([cast.supplierXmlSign, cast.dspXmlSign, xmlSign]),
-        keys: {
-          entityId: cosKey.cert.entityId ?? "",
-          preCommandScalar: cosKey.scalar,
-          xmlSigning: { scalar: xmlSign.scalar, certificate: xmlSign.der },
-        },
-        dspEntityId: cast.dspXmlSign.cert.entityId ?? "",
-      });
-    };
+    const partyCrypto = (p: "ECOS" | "TCOS"): CosPartyCryptoPort =>
+      new InlineCosPartyCrypto(seededCosPartyCrypto(creds, p));
     const users = new Map(o.users.map((u) => [u.userId, u]));
     const anomalyCfg = anomalyConfig();
     const partyOptions = {
@@ -300,31 +295,8 @@ export class EmbeddedPipeline {
       ),
       InProcessDriver.create(
         buildDispatchTopology({
-          serdes: {
-            authorisation: cos.authorisation,
-            deviceCommand: cos.deviceCommand,
-            s1spRequest: cos.s1spRequest,
-            response: dsp.response,
-            stage: dsp.stage,
-            adtFile: anomaly.adtFile,
-            exit: anomaly.exit,
-            anomalyEvent: anomaly.event,
-          },
-          trust: {
-            ecos: {
-              entityId: creds.ecosPartyCredential.cert.entityId ?? "",
-              preCommandCertificate: creds.ecosPartyCredential.cert,
-              xmlSigners: [creds.ecosXmlSign.cert.derHash],
-            },
-            tcos: {
-              entityId: creds.tcosPartyCredential.cert.entityId ?? "",
-              preCommandCertificate: creds.tcosPartyCredential.cert,
-              xmlSigners: [creds.tcosXmlSign.cert.derHash],
-            },
-            dspSigners: [cast.dspXmlSign.cert.derHash],
-            trust: pki.trust([cast.supplierXmlSign, cast.dspXmlSign, creds.ecosXmlSign, creds.tcosXmlSign]),
-            ecdsa: opensslEcdsa,
-          },
+          serdes: dispatchSerdesOf(stageSerdes),
+          trust: seededDispatchTrust(creds),
           anomaly: anomalyCfg,
         }),
         driverOptions("ecos-dispatch"),
@@ -335,15 +307,7 @@ export class EmbeddedPipeline {
     const times: ResponseTime[] = [];
     const trackerDriver = await InProcessDriver.create(
       buildTrackerTopology({
-        serdes: {
-          stage: dsp.stage,
-          authorisation: cos.authorisation,
-          deviceCommand: cos.deviceCommand,
-          s1spRequest: cos.s1spRequest,
-          deviceResponse: cos.deviceResponse,
-          response: dsp.response,
-          alert,
-        },
+        serdes: trackerSerdesOf(stageSerdes),
         config: o.tracker ?? trackerConfig(),
         onFinal: (f) => times.push(f),
       }),
