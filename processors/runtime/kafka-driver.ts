@@ -846,7 +846,7 @@ export async function whileMetadataSettles<T>(
 }
 
 /** Creates topics, tolerating ones another instance (or an earlier attempt) created meanwhile. */
-async function createTopicsSettled(
+export async function createTopicsSettled(
   admin: Admin,
   topics: Array<{
     topic: string;

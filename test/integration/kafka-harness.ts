@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Kafka, logLevel, type Admin, type Producer } from "kafkajs";
-import { KafkaDriver, whileMetadataSettles } from "../../processors/runtime/kafka-driver";
+import { KafkaDriver, createTopicsSettled } from "../../processors/runtime/kafka-driver";
 import { consoleLogger, silentLogger, type Logger } from "../../processors/runtime/logger";
 import { partitionForKey } from "../../processors/runtime/partitioner";
 import type { Serde } from "../../processors/runtime/serde";
@@ -194,16 +194,10 @@ export async function readTopic<V>(
 
 /** Creates the run's topics with the given partition count. */
 export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
-  // A fresh broker's metadata lags topic creation for a moment (see whileMetadataSettles).
-  await whileMetadataSettles(async () => {
-    const existing = new Set(await admin.listTopics());
-    const todo = topics.filter((t) => !existing.has(t));
-    if (todo.length === 0) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: todo.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
-    });
-  });
+  await createTopicsSettled(
+    admin,
+    topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+  );
 }
 
 /** Deletes every topic under the run's prefix and the given consumer groups. */
