@@ -55,7 +55,9 @@ function trustStoreFor(snapshot: SmkiSnapshot, implementation: EcdsaImplementati
 }
 
 /** The validation context of a batch task on this thread (trust store, ECDSA, limits, policy). */
-export function batchValidationContext(task: VerifyDuisBatchTask): DspValidationContext {
+export function batchValidationContext(
+  task: VerifyDuisBatchTask | Omit<VerifyDuisBatchTask, "data" | "items">,
+): DspValidationContext {
   const implementation = task.implementation ?? "openssl";
   return {
     trust: trustStoreFor(task.smki, implementation),

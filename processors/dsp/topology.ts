@@ -163,15 +163,16 @@ export function pendingDecisionSerde(): Serde<PendingDecision> {
   return {
     name: "dsp-pending-v2",
     serialize: (_topic, p) => {
-      const { raw, countersigned, ...rest } = p;
-      const json = Buffer.from(JSON.stringify(rest), "utf8");
+      const { raw, countersigned } = p;
+      const json = pendingJson(p);
+      const jsonLength = Buffer.byteLength(json, "utf8");
       const cs = countersigned ? countersigned.length : 0;
-      const out = Buffer.allocUnsafe(1 + 12 + json.length + raw.length + cs);
+      const out = Buffer.allocUnsafe(1 + 12 + jsonLength + raw.length + cs);
       out[0] = PENDING_V2;
       let at = 1;
-      out.writeUInt32BE(json.length, at);
-      json.copy(out, (at += 4));
-      out.writeUInt32BE(raw.length, (at += json.length));
+      out.writeUInt32BE(jsonLength, at);
+      out.write(json, (at += 4), jsonLength, "utf8");
+      out.writeUInt32BE(raw.length, (at += jsonLength));
       raw.copy(out, (at += 4));
       out.writeUInt32BE(countersigned ? cs : 0xffffffff, (at += raw.length));
       if (countersigned) countersigned.copy(out, at + 4);
@@ -202,10 +203,60 @@ export function pendingDecisionSerde(): Serde<PendingDecision> {
       const json = part(false)!;
       const raw = part(false)!;
       const countersigned = part(true);
-      const rest = JSON.parse(json.toString("utf8")) as Omit<PendingDecision, "raw" | "countersigned">;
-      return { ...rest, raw, countersigned };
+      // The parsed object is fresh: the two byte fields are added to it rather than copied around it.
+      const rest = JSON.parse(json.toString("utf8")) as Record<string, unknown>;
+      rest.raw = raw;
+      rest.countersigned = countersigned;
+      return rest as unknown as PendingDecision;
     },
   };
+}
+
+/** The fields of the JSON part of a version-2 record, in the record's order (all but the bytes). */
+const PENDING_JSON_FIELDS = [
+  "v",
+  "requestId",
+  "userId",
+  "deviceId",
+  "receivedAt",
+  "importMpxn",
+  "switchDay",
+  "signer",
+  "failures",
+  "device",
+] as const;
+/**
+ * Compile-time guard: a field added to PendingDecision and not to PENDING_JSON_FIELDS (where it would
+ * be dropped from the record) fails the type check here.
+ */
+export type PendingJsonFieldsListed = NeverOrError<
+  Exclude<keyof PendingDecision, (typeof PENDING_JSON_FIELDS)[number] | "raw" | "countersigned">
+>;
+type NeverOrError<T extends never> = T;
+
+/** JSON of a shared (frozen) signer summary, once per summary: the same few signers sign every request. */
+const signerJson = new WeakMap<SignerSummary, string>();
+
+/**
+ * The JSON part of a version-2 record, byte for byte what JSON.stringify of the record without its
+ * two byte fields gives (the signer's JSON is reused when the summary is a shared, frozen one).
+ */
+function pendingJson(p: PendingDecision): string {
+  let out = "{";
+  for (const field of PENDING_JSON_FIELDS) {
+    let json: string | undefined;
+    if (field === "signer") {
+      json = signerJson.get(p.signer);
+      if (json === undefined) {
+        json = JSON.stringify(p.signer);
+        if (Object.isFrozen(p.signer)) signerJson.set(p.signer, json);
+      }
+    } else {
+      json = JSON.stringify(p[field]);
+    }
+    out += (out.length > 1 ? ',"' : '"') + field + '":' + json;
+  }
+  return out + "}";
 }
 
 export interface DspValidateOptions {
@@ -276,7 +327,18 @@ class DecisionWriter {
     private readonly opts: DspValidateOptions,
     private readonly codes: ResponseCodeTable,
     private readonly stage: "verify" | "decide",
-  ) {}
+  ) {
+    this.sinks = {
+      responses: this.sink("responses-sink"),
+      stages: this.sink("stages-sink"),
+      anomaly: this.sink("anomaly-sink"),
+      ecos: this.sink("ecos-sink"),
+      tcos: this.sink("tcos-sink"),
+    };
+  }
+
+  /** The stage's sink names, built once. */
+  private readonly sinks: Readonly<Record<"responses" | "stages" | "anomaly" | "ecos" | "tcos", string>>;
 
   /** Each stage has its own sinks, so the two stages stay separate sub-topologies. */
   private sink(name: string): string {
@@ -303,36 +365,11 @@ class DecisionWriter {
     const headers: Record<string, string> = d.failure
       ? { "ecos.dsp.check": d.failure.outcome, "ecos.dsp.reason": d.failure.message.slice(0, 1000) }
       : { "ecos.dsp.check": "accepted" };
-    this.ctx.forward(
-      { key: d.requestId, value: response, timestamp: now, headers },
-      this.sink("responses-sink"),
-    );
-    const stage = (stage: RequestStageEvent["stage"], seq: number, detail: string | null): void =>
-      this.ctx.forward(
-        {
-          key: d.requestId,
-          value: {
-            eventId: `${d.requestId}:${stage}:${seq}`,
-            requestId: d.requestId,
-            userId: d.userId,
-            srv: d.srv,
-            deviceId: d.deviceId,
-            smetsGeneration: d.smetsGeneration,
-            stage,
-            cosParty: stage === "COS_PARTY_REQUESTED" ? d.cosParty : null,
-            responseCode: stage === "REJECTED" ? code : null,
-            receivedAt: d.receivedAt,
-            occurredAt: now,
-            detail,
-          } satisfies RequestStageEvent,
-          timestamp: now,
-        },
-        this.sink("stages-sink"),
-      );
+    this.ctx.forward({ key: d.requestId, value: response, timestamp: now, headers }, this.sinks.responses);
     if (d.failure) {
-      stage("REJECTED", 0, `${d.failure.outcome}: ${d.failure.message}`.slice(0, 500));
+      this.writeStage(d, now, code, "REJECTED", `${d.failure.outcome}: ${d.failure.message}`.slice(0, 500));
     } else {
-      stage("VALIDATED", 0, null);
+      this.writeStage(d, now, code, "VALIDATED", null);
       if (d.raw) {
         const envelope: ServiceRequestEnvelope = {
           requestId: d.requestId,
@@ -342,16 +379,13 @@ class DecisionWriter {
           deviceId: d.deviceId,
           raw: d.raw,
         };
-        this.ctx.forward(
-          { key: d.userId, value: envelope, timestamp: d.receivedAt },
-          this.sink("anomaly-sink"),
-        );
+        this.ctx.forward({ key: d.userId, value: envelope, timestamp: d.receivedAt }, this.sinks.anomaly);
         if (this.opts.routeToCosParty !== false && d.countersigned && d.cosParty) {
           this.ctx.forward(
             { key: d.deviceId, value: { ...envelope, raw: d.countersigned }, timestamp: d.receivedAt },
-            this.sink(d.cosParty === "ECOS" ? "ecos-sink" : "tcos-sink"),
+            d.cosParty === "ECOS" ? this.sinks.ecos : this.sinks.tcos,
           );
-          stage("COS_PARTY_REQUESTED", 0, null);
+          this.writeStage(d, now, code, "COS_PARTY_REQUESTED", null);
         }
       }
     }
@@ -360,6 +394,31 @@ class DecisionWriter {
       outcome: d.failure ? d.failure.outcome : "accepted",
       stage: this.stage,
     });
+  }
+
+  /** One duis.request-stages event of the decision (a method, not a closure per decision). */
+  private writeStage(
+    d: Decision,
+    now: number,
+    code: string,
+    stage: RequestStageEvent["stage"],
+    detail: string | null,
+  ): void {
+    const event: RequestStageEvent = {
+      eventId: `${d.requestId}:${stage}:0`,
+      requestId: d.requestId,
+      userId: d.userId,
+      srv: d.srv,
+      deviceId: d.deviceId,
+      smetsGeneration: d.smetsGeneration,
+      stage,
+      cosParty: stage === "COS_PARTY_REQUESTED" ? d.cosParty : null,
+      responseCode: stage === "REJECTED" ? code : null,
+      receivedAt: d.receivedAt,
+      occurredAt: now,
+      detail,
+    };
+    this.ctx.forward({ key: d.requestId, value: event, timestamp: now }, this.sinks.stages);
   }
 }
 
@@ -461,10 +520,8 @@ export class DspVerifyProcessor implements Processor<Buffer, unknown> {
       this.redeliveries++; // the same Kafka record again: already answered, not processed twice
       return;
     }
-    const failures: TopologyFailure[] = (v.failures ?? []).map((f) => ({
-      checkId: f.checkId,
-      message: f.message,
-    }));
+    const failures: TopologyFailure[] = [];
+    for (const f of v.failures ?? []) failures.push({ checkId: f.checkId, message: f.message });
     if (claim)
       failures.push({
         checkId: "replay",

@@ -7,7 +7,7 @@
 import type { EcdsaImplementationName } from "../../workers/crypto/ecdsa";
 import type { ExecutionDatePolicy } from "../../workers/dsp/checks";
 import {
-  validateAndCountersignBatch,
+  validateAndCountersignRequests,
   type DspBatchItemResult,
   type DspSigningCredential,
 } from "../../workers/dsp/dsp-task";
@@ -42,11 +42,14 @@ export interface DspVerifierOptions {
   readonly executionDate?: ExecutionDatePolicy;
 }
 
-/** Packs inputs into one buffer with offsets, as a pool task carries them. */
+/**
+ * Packs inputs into one buffer with offsets, as a pool task carries them. The buffer is a fresh
+ * ArrayBuffer of its own (it is transferred), not zero-filled first: every byte is written.
+ */
 export function packInputs(inputs: readonly DspWorkInput[]): { data: Uint8Array; items: DuisBatchItem[] } {
   let total = 0;
   for (const x of inputs) total += x.bytes.length;
-  const data = new Uint8Array(total);
+  const data = Buffer.allocUnsafeSlow(total);
   const items: DuisBatchItem[] = [];
   let at = 0;
   for (const x of inputs) {
@@ -64,10 +67,8 @@ export class InlineDspVerifier implements DspVerifierPort {
     this.smki = encodeSmkiSnapshot(options.trust);
   }
   verifyBatch(inputs: readonly DspWorkInput[]): DspBatchItemResult[] {
-    const { data, items } = packInputs(inputs);
-    return validateAndCountersignBatch({
-      data,
-      items,
+    // The same task function as the pool's, on the inputs' own bytes (nothing to transfer here).
+    return validateAndCountersignRequests(inputs, {
       smki: this.smki,
       ...(this.options.countersignWith ? { countersignWith: this.options.countersignWith } : {}),
       ...(this.options.implementation ? { implementation: this.options.implementation } : {}),

@@ -44,6 +44,27 @@ describe("dsp-validate internal topic serde", () => {
     }
   });
 
+  test("the JSON part is what JSON.stringify of the fields gives; a reused signer's JSON follows its own content", () => {
+    const jsonPart = (bytes: Buffer): string => bytes.subarray(5, 5 + bytes.readUInt32BE(1)).toString("utf8");
+    const p = pending(Buffer.from("cs"));
+    const { raw: _raw, countersigned: _cs, ...fields } = p;
+    expect(jsonPart(serde.serialize("t", p))).toBe(JSON.stringify(fields));
+    // Shared (frozen) signer summaries have their JSON remembered: another signer must get its own,
+    // and an unfrozen one (which could change) is written afresh each time.
+    const a = Object.freeze({ ...SIGNER, mpids: Object.freeze(["AAAA"]) });
+    const b = Object.freeze({ ...SIGNER, mpids: Object.freeze(["BBBB"]) });
+    for (const signer of [a, b, a, b]) {
+      const bytes = serde.serialize("t", { ...p, signer });
+      expect((serde.deserialize("t", bytes) as PendingDecision).signer).toEqual(signer);
+    }
+    const mutable = { ...SIGNER, mpids: ["CCCC"] };
+    const mpidsOf = (x: PendingDecision): readonly string[] =>
+      (serde.deserialize("t", serde.serialize("t", x)) as PendingDecision).signer.mpids;
+    expect(mpidsOf({ ...p, signer: mutable })).toEqual(["CCCC"]);
+    mutable.mpids = ["DDDD"];
+    expect(mpidsOf({ ...p, signer: mutable })).toEqual(["DDDD"]);
+  });
+
   test("version 1 records (JSON, base64) still read", () => {
     const p = pending(Buffer.from("countersigned"));
     const v1 = {

@@ -289,3 +289,56 @@ describe("each worker check fails on its own request and passes its near miss", 
     expect(WORKER_CHECK_IDS.every((id) => DSP_CHECK_IDS.includes(id))).toBe(true);
   });
 });
+
+describe("work remembered across requests never answers for different bytes", () => {
+  const read = (xml: Buffer | string): Srv623Request =>
+    readDuisRequest(parseXmlString(xml.toString())) as Srv623Request;
+  const dsText = cast().replacementDs.der.toString("base64");
+
+  test("a certificate text seen before: the same DER, as a copy the caller may change", () => {
+    const first = read(unsigned623());
+    first.replacementCertificates.digitalSigning.fill(0);
+    const again = read(unsigned623());
+    expect(again.replacementCertificates.digitalSigning).toEqual(cast().replacementDs.der);
+  });
+
+  test("a certificate text one character away from a remembered one is checked and decoded afresh", () => {
+    read(unsigned623()); // remembers the DS certificate's text
+    // One base64 character changed inside the text: another DER (the same length).
+    const i = 200;
+    const swapped = dsText.slice(0, i) + (dsText[i] === "A" ? "B" : "A") + dsText.slice(i + 1);
+    const other = read(unsigned623().toString().replace(dsText, swapped));
+    expect(other.replacementCertificates.digitalSigning.equals(cast().replacementDs.der)).toBe(false);
+    expect(other.replacementCertificates.digitalSigning).toEqual(Buffer.from(swapped, "base64"));
+    // Not base64, and not canonical base64 (non-zero bits in the last character before the padding).
+    const notBase64 = dsText.slice(0, i) + "*" + dsText.slice(i + 1);
+    expect(() => read(unsigned623().toString().replace(dsText, notBase64))).toThrow(/is not base64/);
+    const padded = cast().replacementKa.der.toString("base64");
+    expect(padded.endsWith("=")).toBe(true);
+    const last = padded.length - (padded.endsWith("==") ? 3 : 2);
+    const loose =
+      padded.slice(0, last) + String.fromCharCode(padded.charCodeAt(last) ^ 1) + padded.slice(last + 1);
+    read(unsigned623()); // the canonical text is remembered; its loose twin is still refused
+    expect(() => read(unsigned623().toString().replace(padded, loose))).toThrow(
+      /not canonical base64|not base64/,
+    );
+  });
+
+  test("certificate summaries are shared and frozen, one per certificate", () => {
+    const a = run(signed623({}, 2001));
+    const b = run(signed623({}, 2002));
+    expect(a.ok && b.ok).toBe(true);
+    expect(b.signer).toBe(a.signer);
+    expect(Object.isFrozen(a.signer)).toBe(true);
+    expect(Object.isFrozen(a.signer!.keyUsage)).toBe(true);
+    expect(a.signer!.mpids).toEqual(cast().supplierXmlSign.cert.mpids);
+    // Another certificate in a slot gets that certificate's summary, not the slot's last one.
+    const swapped = run(signed623({ keyAgreement: cast().replacementDs.der }, 2003));
+    expect(swapped.request!.replacementCertificates.keyAgreement).toBe(
+      a.request!.replacementCertificates.digitalSigning,
+    );
+    expect(swapped.request!.replacementCertificates.keyAgreement!.serialHex).not.toBe(
+      a.request!.replacementCertificates.keyAgreement!.serialHex,
+    );
+  });
+});

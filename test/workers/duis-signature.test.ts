@@ -39,6 +39,21 @@ describe("DUIS XML signature", () => {
     if (r.ok) expect(r.signer.serial).toBe(cast().supplierXmlSign.cert.serial);
   });
 
+  test("the signature goes right before the root's end tag, past a trailer of comments and white space, in a view of a larger buffer", () => {
+    const trailer = "\r\n<!-- after </sr:Request> -->\n \t<!---->\r\n";
+    const body = Buffer.from(unsigned623().toString("utf8").replace(/\s*$/, "") + trailer, "utf8");
+    const framed = Buffer.concat([Buffer.from("junk</sr:Request>"), body, Buffer.from("</sr:Request>junk")]);
+    const view = framed.subarray(17, 17 + body.length);
+    const signed = signDuisDocument(view, parseXml(view), cast().supplierXmlSign.signingKey(opensslEcdsa));
+    // The root's own end tag, not the one quoted in the trailing comment.
+    const end = body.length - Buffer.byteLength(trailer) - "</sr:Request>".length;
+    expect(body.subarray(end, end + 13).toString()).toBe("</sr:Request>");
+    expect(signed.subarray(0, end)).toEqual(body.subarray(0, end));
+    expect(signed.subarray(signed.length - (body.length - end))).toEqual(body.subarray(end));
+    expect(signed.subarray(end, end + 14).toString()).toBe("<ds:Signature ");
+    expect(verify(signed).ok).toBe(true);
+  });
+
   test("noble signatures are reproducible byte for byte", () => {
     expect(sign(unsigned623(), cast().supplierXmlSign, nobleEcdsa)).toEqual(
       sign(unsigned623(), cast().supplierXmlSign, nobleEcdsa),

@@ -3,6 +3,8 @@ import { EcosError } from "../../processors/runtime/errors";
 import { DuisVerifierPool } from "../../workers/pool";
 import { encodeSmkiSnapshot } from "../../workers/smki/snapshot";
 import { verifyDuisBatch } from "../../workers/tasks";
+import { validateAndCountersignBatch, validateAndCountersignRequests } from "../../workers/dsp/dsp-task";
+import { packInputs } from "../../processors/dsp/verifier";
 import { RECEIVED_AT, cast, signed623 } from "./fixtures";
 
 function pack(docs: Buffer[]): {
@@ -33,6 +35,41 @@ describe("verifyDuisBatch (inline, no pool)", () => {
     expect(JSON.parse(JSON.stringify(results))).toEqual(results); // plain data only
     const noble = verifyDuisBatch({ ...pack(docs.slice(0, 1)), smki, implementation: "noble" });
     expect(noble[0]!.ok).toBe(true);
+  });
+});
+
+describe("the dsp-validate task, packed for a thread or on the requests' own buffers", () => {
+  test("the same results either way; the requests' bytes, views into a larger buffer, are not changed", () => {
+    const docs = [signed623({}, 11), Buffer.from("<not-xml"), signed623({ commandVariant: 2 }, 12)];
+    // The first request as a view in the middle of another buffer (as Kafka hands out record values).
+    const framed = Buffer.concat([Buffer.from("<junk>"), docs[0]!, Buffer.from("</junk>")]);
+    const inputs = [
+      { bytes: framed.subarray(6, 6 + docs[0]!.length), receivedAt: RECEIVED_AT },
+      { bytes: docs[1]!, receivedAt: RECEIVED_AT },
+      { bytes: docs[2]!, receivedAt: RECEIVED_AT + 1 },
+    ];
+    const before = inputs.map((x) => Buffer.from(x.bytes));
+    const framedBefore = Buffer.from(framed);
+    const options = {
+      smki: encodeSmkiSnapshot(cast().trust),
+      countersignWith: { scalar: cast().dspXmlSign.scalar, certificate: cast().dspXmlSign.der },
+    };
+    const direct = validateAndCountersignRequests(inputs, options);
+    const packed = packInputs(inputs);
+    const viaPack = validateAndCountersignBatch({ ...options, data: packed.data, items: packed.items });
+    expect(direct.map((r) => r.verification.ok)).toEqual([true, false, true]);
+    expect(direct[0]!.countersigned).not.toBeNull();
+    // ECDSA signatures are randomised: compare everything but the countersignature's value.
+    const strip = (b: Uint8Array | null): string | null =>
+      b &&
+      Buffer.from(b)
+        .toString("utf8")
+        .replace(/<ds:SignatureValue>[^<]*</g, "<ds:SignatureValue><");
+    expect(direct.map((r) => [r.verification, strip(r.countersigned)])).toEqual(
+      viaPack.map((r) => [r.verification, strip(r.countersigned)]),
+    );
+    expect(inputs.map((x) => Buffer.from(x.bytes))).toEqual(before);
+    expect(framed).toEqual(framedBefore);
   });
 });
 

@@ -83,6 +83,22 @@ describe("SMKI certificate reader", () => {
     expect(publicKeyOf(a, opensslEcdsa)).toBe(publicKeyOf(a, opensslEcdsa));
     expect(publicKeyOf(a, nobleEcdsa).impl).toBe("noble");
   });
+
+  test("the cache never answers for a DER that differs in one byte, wherever its bytes sit", () => {
+    const der = Buffer.from(cast().replacementKa.der);
+    const a = parseCertificateCached(der);
+    // The last byte lies in the signature's s: the DER stays well-formed, the certificate is another.
+    const changed = Buffer.from(der);
+    changed[changed.length - 1]! ^= 0x01;
+    const b = parseCertificateCached(changed);
+    expect(b).not.toBe(a);
+    expect(b.derHash).not.toBe(a.derHash);
+    expect(Buffer.from(b.signature).equals(Buffer.from(a.signature))).toBe(false);
+    // A view into a larger buffer is keyed by its own bytes only.
+    const framed = Buffer.concat([Buffer.from([1, 2, 3]), der, Buffer.from([4])]);
+    expect(parseCertificateCached(framed.subarray(3, 3 + der.length))).toBe(a);
+    expect(parseCertificateCached(new Uint8Array(changed))).toBe(b);
+  });
 });
 
 describe("trust store: certificate paths", () => {

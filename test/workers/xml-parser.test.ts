@@ -97,6 +97,35 @@ const HOSTILE: [string, string, RegExp][] = [
   ["unquoted attribute", `<r a=1/>`, /not quoted/],
 ];
 
+describe("XML parser: names, ASCII or not, and end tags", () => {
+  test("names with characters beyond ASCII anywhere, and the prefix/local split, read as the QName rule says", () => {
+    const doc = parseXmlString(
+      `<é:r xmlns:é="urn:e" xmlns:p="urn:p"><p:aé·b/><p:é/><a.b-c_9 p:ĳ="1"></a.b-c_9 ></é:r>`,
+    );
+    expect([doc.root.prefix, doc.root.local, doc.root.ns]).toEqual(["é", "r", "urn:e"]);
+    expect(childElements(doc.root).map((e) => [e.prefix, e.local, e.ns])).toEqual([
+      ["p", "aé·b", "urn:p"],
+      ["p", "é", "urn:p"],
+      ["", "a.b-c_9", ""],
+    ]);
+    expect(childElements(doc.root)[2]!.attributes.map((a) => [a.ns, a.local])).toEqual([["urn:p", "ĳ"]]);
+  });
+
+  test.each([
+    ["a name continuing with ':' and not a name start", `<a:>x</a:>`, /more than one ':'/],
+    ["a second colon after a non-ASCII local name", `<p:é:x xmlns:p="urn:p"/>`, /more than one ':'/],
+    ["a name starting with a digit", `<9a/>`, /expected a name/],
+    ["a name starting with a non-name character beyond ASCII", `<·a/>`, /expected a name/],
+    ["an end tag that is a prefix of the open name", `<ab></a>`, /does not match/],
+    ["an end tag that extends the open name", `<a></ab>`, /does not match/],
+    ["an end tag that extends it beyond ASCII", `<a></aé>`, /does not match/],
+    ["an end tag with junk before '>'", `<a></a x>`, /malformed end tag/],
+    ["a long name beyond ASCII", `<${"é".repeat(300)}/>`, /name longer than 256/],
+  ])("%s is refused", (_name, doc, message) => {
+    expect(xmlError(doc)).toMatch(message);
+  });
+});
+
 describe("XML parser: hostile and malformed input is refused with a clear error", () => {
   test.each(HOSTILE)("%s", (_name, doc, message) => {
     expect(xmlError(doc)).toMatch(message);

@@ -163,28 +163,49 @@ export function replacementFacts(request: Srv623Request): ReplacementFacts {
   const replacements: NamedCertificate[] = [];
   const undecodable: string[] = [];
   const rc = request.replacementCertificates;
-  const slots: [NamedCertificate["slot"], Buffer | null][] = [
-    ["DigitalSigningCertificate", rc.digitalSigning],
-    ["KeyAgreementCertificate", rc.keyAgreement],
-    ["KeyAgreementTopUpCertificate", rc.keyAgreementTopUp],
-  ];
-  for (const [slot, der] of slots) {
-    if (!der) continue;
-    try {
-      replacements.push({ slot, cert: parseCertificateCached(der) });
-    } catch (err) {
-      undecodable.push(`${slot}: ${(err as Error).message}`);
-    }
-  }
+  addReplacement(replacements, undecodable, "DigitalSigningCertificate", rc.digitalSigning);
+  addReplacement(replacements, undecodable, "KeyAgreementCertificate", rc.keyAgreement);
+  addReplacement(replacements, undecodable, "KeyAgreementTopUpCertificate", rc.keyAgreementTopUp);
   const path: SmkiCertificate[] = [];
-  request.certificationPathCertificates.forEach((der, i) => {
+  const ders = request.certificationPathCertificates;
+  for (let i = 0; i < ders.length; i++) {
     try {
-      path.push(parseCertificateCached(der));
+      path.push(parseCertificateCached(ders[i]!));
     } catch (err) {
       undecodable.push(`Certificate[${i + 1}]: ${(err as Error).message}`);
     }
-  });
+  }
   return { replacements, path, undecodable };
+}
+
+// (Plain functions and loops on this path, not closures: tsx wraps every closure it creates at run
+// time, which costs on every request.)
+function addReplacement(
+  replacements: NamedCertificate[],
+  undecodable: string[],
+  slot: NamedCertificate["slot"],
+  der: Buffer | null,
+): void {
+  if (!der) return;
+  try {
+    replacements.push({ slot, cert: parseCertificateCached(der) });
+  } catch (err) {
+    undecodable.push(`${slot}: ${(err as Error).message}`);
+  }
+}
+
+/** The CertificationPathCertificates entry that issued `cert` (subject = issuer, SKI = AKI when both). */
+function includedIssuerOf(
+  path: readonly SmkiCertificate[],
+  cert: SmkiCertificate,
+): SmkiCertificate | undefined {
+  for (const ca of path)
+    if (
+      ca.subject.der.equals(cert.issuer.der) &&
+      (!cert.authorityKeyId || !ca.subjectKeyId || ca.subjectKeyId === cert.authorityKeyId)
+    )
+      return ca;
+  return undefined;
 }
 
 export interface ReplacementCheckContext {
@@ -242,14 +263,8 @@ export function checkReplacementCertificates(
   }
   // oca-present: each replacement certificate's issuing OCA certificate is in CertificationPathCertificates
   // (or it is issued directly by a trusted root the device already holds).
-  const issuerOf = (cert: SmkiCertificate): SmkiCertificate | undefined =>
-    facts.path.find(
-      (ca) =>
-        ca.subject.der.equals(cert.issuer.der) &&
-        (!cert.authorityKeyId || !ca.subjectKeyId || ca.subjectKeyId === cert.authorityKeyId),
-    );
   for (const { slot, cert } of facts.replacements) {
-    if (!issuerOf(cert) && !issuedByTrustedRoot(cert, ctx.trust)) {
+    if (!includedIssuerOf(facts.path, cert) && !issuedByTrustedRoot(cert, ctx.trust)) {
       out.push(
         failure(
           "oca-present",
@@ -261,7 +276,9 @@ export function checkReplacementCertificates(
   }
   // oca-used: each included OCA certificate issued at least one of the replacement certificates.
   for (const ca of facts.path) {
-    if (!facts.replacements.some(({ cert }) => issuerOf(cert) === ca)) {
+    let used = false;
+    for (const r of facts.replacements) if (includedIssuerOf(facts.path, r.cert) === ca) used = true;
+    if (!used) {
       out.push(
         failure(
           "oca-used",
@@ -277,8 +294,12 @@ export function checkReplacementCertificates(
   if (facts.undecodable.length) {
     out.push(failure("cert-valid", `certificate cannot be decoded: ${facts.undecodable[0]!}`));
   } else {
-    for (const c of [...facts.replacements.map((r) => r.cert), ...facts.path]) {
-      const path = ctx.trust.validate(c, { at, intermediates: facts.path });
+    const certs: SmkiCertificate[] = [];
+    for (const r of facts.replacements) certs.push(r.cert);
+    for (const c of facts.path) certs.push(c);
+    const options = { at, intermediates: facts.path };
+    for (const c of certs) {
+      const path = ctx.trust.validate(c, options);
       if (!path.ok) {
         out.push(failure("cert-valid", path.reason));
         break;

@@ -17,7 +17,7 @@ import {
   type CanonicalDocument,
   type XmlSigningKey,
 } from "../xmldsig/duis-signature";
-import { validateDuisRequestKeeping } from "./validate";
+import { validateDuisRequestKeeping, type DspValidationContext } from "./validate";
 
 /** The DSP's XML-signing credential (dSPXmlSign certificate and its private key). */
 export interface DspSigningCredential {
@@ -66,36 +66,77 @@ function signingKey(cred: DspSigningCredential, implementation: "openssl" | "nob
 export function validateAndCountersignBatch(task: DspBatchTask): DspBatchItemResult[] {
   const data = task.data instanceof Uint8Array ? task.data : new Uint8Array(task.data);
   const ctx = batchValidationContext(task);
-  const cred = task.countersignWith;
-  // Imported once per task; a bad key fails the countersignature of each request, as before.
-  let key: XmlSigningKey | Error | null = null;
-  if (cred) {
-    try {
-      key = signingKey(cred, task.implementation ?? "openssl");
-    } catch (err) {
-      key = err instanceof Error ? err : new Error(String(err));
-    }
-  }
+  const key = countersigningKey(task);
   const out: DspBatchItemResult[] = [];
-  for (const item of task.items) {
-    const bytes = data.subarray(item.offset, item.offset + item.length);
-    let verification: DuisBatchResult;
-    let canonical: CanonicalDocument | null = null;
-    try {
-      const kept = validateDuisRequestKeeping(bytes, item.receivedAt, ctx);
-      verification = kept.verification;
-      canonical = kept.canonical;
-    } catch (err) {
-      // A bug, not bad input (bad input is a failed check): report it for this item and go on.
-      verification = {
-        ok: false,
-        code: "ECOS_PROCESS_FAILED",
-        message: err instanceof Error ? err.message : String(err),
-      };
-    }
-    out.push(countersignItem(verification, canonical, bytes, key));
-  }
+  for (const item of task.items)
+    out.push(
+      validateAndCountersignOne(
+        data.subarray(item.offset, item.offset + item.length),
+        item.receivedAt,
+        ctx,
+        key,
+      ),
+    );
   return out;
+}
+
+/** One request of a {@link DspRequestsTask}: its bytes as received and its time of receipt. */
+export interface DspRequest {
+  readonly bytes: Uint8Array;
+  readonly receivedAt: number;
+}
+
+/** A batch task whose requests are given one by one rather than packed into one buffer. */
+export type DspRequestsTask = Omit<DspBatchTask, "data" | "items">;
+
+/**
+ * validateAndCountersignBatch over requests that are already separate buffers, for a caller on the
+ * same thread (the inline verifier): packing them into one buffer only pays off when it is
+ * transferred to a worker. The bytes are only read.
+ */
+export function validateAndCountersignRequests(
+  requests: readonly DspRequest[],
+  task: DspRequestsTask,
+): DspBatchItemResult[] {
+  const ctx = batchValidationContext(task);
+  const key = countersigningKey(task);
+  const out: DspBatchItemResult[] = [];
+  for (const r of requests) out.push(validateAndCountersignOne(r.bytes, r.receivedAt, ctx, key));
+  return out;
+}
+
+/** The task's signing key, imported once per thread; a bad key fails each request's countersignature. */
+function countersigningKey(task: DspRequestsTask): XmlSigningKey | Error | null {
+  const cred = task.countersignWith;
+  if (!cred) return null;
+  try {
+    return signingKey(cred, task.implementation ?? "openssl");
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+function validateAndCountersignOne(
+  bytes: Uint8Array,
+  receivedAt: number,
+  ctx: DspValidationContext,
+  key: XmlSigningKey | Error | null,
+): DspBatchItemResult {
+  let verification: DuisBatchResult;
+  let canonical: CanonicalDocument | null = null;
+  try {
+    const kept = validateDuisRequestKeeping(bytes, receivedAt, ctx);
+    verification = kept.verification;
+    canonical = kept.canonical;
+  } catch (err) {
+    // A bug, not bad input (bad input is a failed check): report it for this item and go on.
+    verification = {
+      ok: false,
+      code: "ECOS_PROCESS_FAILED",
+      message: err instanceof Error ? err.message : String(err),
+    };
+  }
+  return countersignItem(verification, canonical, bytes, key);
 }
 
 function countersignItem(

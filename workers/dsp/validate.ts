@@ -92,26 +92,51 @@ export interface DspValidationContext {
   readonly executionDate?: ExecutionDatePolicy;
 }
 
+// Summaries are pure functions of a parsed certificate (itself cached per DER): built once per
+// certificate and shared, frozen, by every request that names it.
+const summaries = new WeakMap<SmkiCertificate, CertificateSummary>();
+const signerSummaries = new WeakMap<SmkiCertificate, SignerSummary>();
+
 export function summariseCertificate(c: SmkiCertificate): CertificateSummary {
-  return {
-    serialHex: c.serialHex,
-    issuer: c.issuer.rfc2253,
-    subject: c.subject.rfc2253,
-    role: c.role,
-    entityId: c.entityId,
-    keyUsage: [...c.keyUsage],
-    subjectKeyId: c.subjectKeyId,
-    authorityKeyId: c.authorityKeyId,
-    notBefore: c.notBefore,
-    notAfter: c.notAfter,
-  };
+  let summary = summaries.get(c);
+  if (!summary) {
+    summary = Object.freeze({
+      serialHex: c.serialHex,
+      issuer: c.issuer.rfc2253,
+      subject: c.subject.rfc2253,
+      role: c.role,
+      entityId: c.entityId,
+      keyUsage: Object.freeze([...c.keyUsage]),
+      subjectKeyId: c.subjectKeyId,
+      authorityKeyId: c.authorityKeyId,
+      notBefore: c.notBefore,
+      notAfter: c.notAfter,
+    });
+    summaries.set(c, summary);
+  }
+  return summary;
+}
+
+/** summariseCertificate plus the MPIDs of an xmlSign certificate, once per certificate. */
+export function summariseSigner(c: SmkiCertificate): SignerSummary {
+  let summary = signerSummaries.get(c);
+  if (!summary) {
+    summary = Object.freeze({ ...summariseCertificate(c), mpids: Object.freeze([...c.mpids]) });
+    signerSummaries.set(c, summary);
+  }
+  return summary;
 }
 
 function summarise623(r: Srv623Request, replacements: ReturnType<typeof replacementFacts>): Srv623Summary {
-  const slot = (name: string): CertificateSummary | null => {
-    const hit = replacements.replacements.find((x) => x.slot === name);
-    return hit ? summariseCertificate(hit.cert) : null;
-  };
+  // (Loops, not closures: tsx wraps every closure it creates at run time.)
+  let digitalSigning: CertificateSummary | null = null;
+  let keyAgreement: CertificateSummary | null = null;
+  let keyAgreementTopUp: CertificateSummary | null = null;
+  for (const x of replacements.replacements) {
+    if (x.slot === "DigitalSigningCertificate") digitalSigning ??= summariseCertificate(x.cert);
+    else if (x.slot === "KeyAgreementCertificate") keyAgreement ??= summariseCertificate(x.cert);
+    else keyAgreementTopUp ??= summariseCertificate(x.cert);
+  }
   const rc = r.replacementCertificates;
   return {
     requestId: r.header.requestId.text,
@@ -127,13 +152,11 @@ function summarise623(r: Srv623Request, replacements: ReturnType<typeof replacem
     supplierPrepaymentTopUpFloorSeqNumber: r.supplierPrepaymentTopUpFloorSeqNumber,
     importMpxn: r.importMpxn,
     applyTimeBasedCpvChecks: r.applyTimeBasedCpvChecks,
-    replacementCertificates: {
-      digitalSigning: slot("DigitalSigningCertificate"),
-      keyAgreement: slot("KeyAgreementCertificate"),
-      keyAgreementTopUp: slot("KeyAgreementTopUpCertificate"),
-    },
-    replacementCount: [rc.digitalSigning, rc.keyAgreement, rc.keyAgreementTopUp].filter((x) => x !== null)
-      .length,
+    replacementCertificates: { digitalSigning, keyAgreement, keyAgreementTopUp },
+    replacementCount:
+      (rc.digitalSigning !== null ? 1 : 0) +
+      (rc.keyAgreement !== null ? 1 : 0) +
+      (rc.keyAgreementTopUp !== null ? 1 : 0),
     certificationPathCount: r.certificationPathCertificates.length,
   };
 }
@@ -213,7 +236,7 @@ function validate623(
   });
   if (!sig.ok) return fail(failure("signature", sig.reason), ids);
   const signer = sig.signer;
-  const signerSummary: SignerSummary = { ...summariseCertificate(signer), mpids: [...signer.mpids] };
+  const signerSummary = summariseSigner(signer);
   const roleFailure = checkSignerRole(signer, REMOTE_PARTY_ROLE.xmlSign);
   if (roleFailure) return fail(roleFailure, { ...ids, signer: signerSummary });
   const userFailure = checkUserIdMatch(request, signer);

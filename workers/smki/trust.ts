@@ -53,8 +53,12 @@ export class TrustStore {
   private readonly revoked: Set<string>;
   private readonly maxPathLength: number;
   private readonly requiredPolicies: readonly string[] | undefined;
-  /** "childHash|issuerHash" of signatures that verified. */
-  private readonly verifiedLinks = new Set<string>();
+  /** Signatures that verified: child DER hash → the DER hashes of the issuers whose key verified it. */
+  private readonly verifiedLinks = new Map<string, Set<string>>();
+  /** Hex of each certificate's issuer DER (the bySubject key), computed once per certificate. */
+  private readonly issuerKeys = new WeakMap<SmkiCertificate, string>();
+  /** matchKeyOfRfc2253 of the X509IssuerName texts seen (bounded). */
+  private readonly issuerNameKeys = new Map<string, string | null>();
 
   constructor(
     config: TrustStoreConfig,
@@ -84,7 +88,16 @@ export class TrustStore {
    * structurally, not as text — reference §2.7 rule 6) and the serial number.
    */
   findByIssuerSerial(issuerName: string, serial: bigint): SmkiCertificate | undefined {
-    const key = matchKeyOfRfc2253(issuerName);
+    // Every request names its signer's issuer as text: its match key is remembered by that exact
+    // text (bounded in number and length, so hostile names cannot grow it).
+    let key = this.issuerNameKeys.get(issuerName);
+    if (key === undefined) {
+      key = matchKeyOfRfc2253(issuerName);
+      if (issuerName.length <= 512) {
+        if (this.issuerNameKeys.size >= 1024) this.issuerNameKeys.clear();
+        this.issuerNameKeys.set(issuerName, key);
+      }
+    }
     if (key === null) return undefined;
     return this.byIssuerSerial.get(`${key}|${serial.toString()}`);
   }
@@ -153,7 +166,12 @@ export class TrustStore {
   ): SmkiCertificate | undefined {
     const candidates: SmkiCertificate[] = [];
     for (const x of intermediates) if (x.subject.der.equals(c.issuer.der)) candidates.push(x);
-    for (const x of this.bySubject.get(c.issuer.der.toString("hex")) ?? []) candidates.push(x);
+    let issuerKey = this.issuerKeys.get(c);
+    if (issuerKey === undefined) {
+      issuerKey = c.issuer.der.toString("hex");
+      this.issuerKeys.set(c, issuerKey);
+    }
+    for (const x of this.bySubject.get(issuerKey) ?? []) candidates.push(x);
     for (const ca of candidates) {
       if (c.authorityKeyId && ca.subjectKeyId && c.authorityKeyId !== ca.subjectKeyId) continue;
       if (this.signatureVerifies(c, ca)) return ca;
@@ -163,10 +181,13 @@ export class TrustStore {
 
   /** Whether `issuer`'s key verifies `child`'s signature; remembered once true. */
   signatureVerifies(child: SmkiCertificate, issuer: SmkiCertificate): boolean {
-    const link = `${child.derHash}|${issuer.derHash}`;
-    if (this.verifiedLinks.has(link)) return true;
+    const issuers = this.verifiedLinks.get(child.derHash);
+    if (issuers?.has(issuer.derHash)) return true;
     const ok = this.ecdsa.verify(publicKeyOf(issuer, this.ecdsa), child.tbs, child.signature);
-    if (ok) this.verifiedLinks.add(link);
+    if (ok) {
+      if (issuers) issuers.add(issuer.derHash);
+      else this.verifiedLinks.set(child.derHash, new Set([issuer.derHash]));
+    }
     return ok;
   }
 }

@@ -109,44 +109,44 @@ function inclusive(
 ): string[] {
   const segments: string[] = [];
   let out = "";
-  // Explicit stack: [element, phase] where phase 0 = open, 1 = close.
-  const stack: [XmlElement, number, number][] = [[doc.root, 0, 0]];
-  while (stack.length) {
-    const top = stack[stack.length - 1]!;
-    const el = top[0];
-    if (top[1] === 0) {
-      top[1] = 1;
-      const decls: { prefix: string; uri: string }[] = [];
-      for (const d of el.nsDecls) {
-        if (d.prefix === "xml") continue;
-        const inherited = el.parent ? lookupNamespace(el.parent, d.prefix) : d.prefix === "" ? "" : undefined;
-        if (inherited === d.uri) continue;
-        if (d.prefix === "" && d.uri === "" && (inherited === undefined || inherited === "")) continue;
-        decls.push(d);
-      }
-      out += `<${el.name}${nsDeclsOf(decls)}${attributesOf(el)}>`;
+  // Explicit stack (elements, and the index of the next child of each; -1 = start tag not written),
+  // in two arrays so that nothing is allocated per element.
+  const els: XmlElement[] = [doc.root];
+  const next: number[] = [-1];
+  while (els.length) {
+    const top = els.length - 1;
+    const el = els[top]!;
+    let i = next[top]!;
+    if (i < 0) {
+      i = 0;
+      out += "<" + el.name;
+      if (el.nsDecls.length) out += inclusiveNsDecls(el);
+      if (el.attributes.length) out += attributesOf(el);
+      out += ">";
     }
     // Emit children from the saved index until an element child needs descending into.
-    let i = top[2];
+    const children = el.children;
     let descended = false;
-    while (i < el.children.length) {
-      const c = el.children[i++]!;
+    while (i < children.length) {
+      const c = children[i++]!;
       if (c.kind === "text") {
         out += escapeText(c.value);
       } else if (!omit || !omit.has(c)) {
-        top[2] = i;
+        next[top] = i;
         if (split && split.has(c)) {
           segments.push(out);
           out = "";
         }
-        stack.push([c, 0, 0]);
+        els.push(c);
+        next.push(-1);
         descended = true;
         break;
       }
     }
     if (descended) continue;
-    out += `</${el.name}>`;
-    stack.pop();
+    out += "</" + el.name + ">";
+    els.pop();
+    next.pop();
     if (split && split.has(el)) {
       segments.push(out);
       out = "";
@@ -154,6 +154,19 @@ function inclusive(
   }
   segments.push(out);
   return segments;
+}
+
+/** The namespace declarations inclusive c14n writes on `el`: those whose binding differs from the parent's. */
+function inclusiveNsDecls(el: XmlElement): string {
+  const decls: { prefix: string; uri: string }[] = [];
+  for (const d of el.nsDecls) {
+    if (d.prefix === "xml") continue;
+    const inherited = el.parent ? lookupNamespace(el.parent, d.prefix) : d.prefix === "" ? "" : undefined;
+    if (inherited === d.uri) continue;
+    if (d.prefix === "" && d.uri === "" && (inherited === undefined || inherited === "")) continue;
+    decls.push(d);
+  }
+  return nsDeclsOf(decls);
 }
 
 /**

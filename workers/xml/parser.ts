@@ -122,6 +122,16 @@ const C = {
   RBRACKET: 93,
 } as const;
 
+/** NameStartChar of XML 1.0 within ASCII, without ':' (NCName). */
+function isAsciiNameStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
+}
+
+/** NameChar of XML 1.0 within ASCII, without ':' (NCName). */
+function isAsciiNameChar(c: number): boolean {
+  return isAsciiNameStart(c) || (c >= 48 && c <= 57) || c === 45 || c === 46;
+}
+
 function isSpace(c: number): boolean {
   return c === C.SPACE || c === C.LF || c === C.TAB;
 }
@@ -160,6 +170,7 @@ export function parseXmlString(input: string, limits: XmlLimits = DEFAULT_XML_LI
 class Parser {
   private pos = 0;
   private elements = 0;
+  private selfClosing = false;
 
   constructor(
     private readonly s: string,
@@ -257,10 +268,10 @@ class Parser {
           const parent = stack.length ? stack[stack.length - 1]! : null;
           if (stack.length >= this.limits.maxDepth)
             throw this.error(`elements nested deeper than ${this.limits.maxDepth}`);
-          const [el, selfClosing] = this.parseStartTag(parent);
+          const el = this.parseStartTag(parent);
           if (parent) parent.children.push(el);
           else root = el;
-          if (selfClosing) {
+          if (this.selfClosing) {
             if (!parent) return el;
           } else {
             stack.push(el);
@@ -273,7 +284,8 @@ class Parser {
     }
   }
 
-  private parseStartTag(parent: XmlElement | null): [XmlElement, boolean] {
+  /** Sets `selfClosing` for the tag just read (a field, so no tuple is allocated per element). */
+  private parseStartTag(parent: XmlElement | null): XmlElement {
     const s = this.s;
     this.pos++; // '<'
     const name = this.readName();
@@ -351,7 +363,8 @@ class Parser {
       children: [],
       parent,
     };
-    return [el, selfClosing];
+    this.selfClosing = selfClosing;
+    return el;
   }
 
   private checkNsDecl(prefix: string, uri: string): void {
@@ -368,6 +381,23 @@ class Parser {
 
   private parseEndTag(open: XmlElement): void {
     this.pos += 2; // '</'
+    const s = this.s;
+    const n = open.name.length;
+    // The usual case: the open element's name, then a character that cannot continue a name (so no
+    // name string is built). Anything else goes through readName and its errors.
+    const name0 = open.name;
+    let k = 0;
+    while (k < n && s.charCodeAt(this.pos + k) === name0.charCodeAt(k)) k++;
+    if (k === n) {
+      const c = s.charCodeAt(this.pos + n);
+      if (c === C.GT || isSpace(c)) {
+        this.pos += n;
+        this.skipSpace();
+        if (s.charCodeAt(this.pos) !== C.GT) throw this.error(`malformed end tag </${open.name}`);
+        this.pos++;
+        return;
+      }
+    }
     const name = this.readName();
     this.skipSpace();
     if (this.s.charCodeAt(this.pos) !== C.GT) throw this.error(`malformed end tag </${name}`);
@@ -404,6 +434,39 @@ class Parser {
   }
 
   private readName(): string {
+    // Fast path for ASCII names (all of DUIS): the same QName rule as QNAME, without a match object.
+    // Any other character sends the name to the regular expression, which covers the full ranges.
+    const s = this.s;
+    const start = this.pos;
+    let i = start;
+    let c = s.charCodeAt(i);
+    if (isAsciiNameStart(c)) {
+      let colon = -1;
+      for (;;) {
+        c = s.charCodeAt(++i);
+        if (isAsciiNameChar(c)) continue;
+        if (c === 58 && colon < 0 && isAsciiNameStart(s.charCodeAt(i + 1))) {
+          colon = i++;
+          continue;
+        }
+        break;
+      }
+      // Stopped at a character that cannot continue an ASCII name. If it, or what follows a first
+      // ':', is non-ASCII (possibly a name character), the full rule decides; NaN (the end) is fine.
+      const after = c === 58 && colon < 0 ? s.charCodeAt(i + 1) : 0;
+      if (!(c >= 0x80) && !(after >= 0x80)) {
+        if (i - start > this.limits.maxNameLength)
+          throw this.error(`name longer than ${this.limits.maxNameLength} characters`);
+        this.pos = i;
+        const name = s.slice(start, i);
+        if (c === 58) throw this.error(`name ${name}: has more than one ':'`);
+        return name;
+      }
+    }
+    return this.readNameSlow();
+  }
+
+  private readNameSlow(): string {
     QNAME.lastIndex = this.pos;
     const m = QNAME.exec(this.s);
     if (!m) throw this.error("expected a name");

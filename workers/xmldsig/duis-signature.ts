@@ -81,10 +81,14 @@ function dsChildren(el: XmlElement): XmlElement[] {
   return out;
 }
 
+// (Loops, not closures, on this per-request path: tsx wraps every closure it creates at run time.)
 function expectNames(el: XmlElement, names: readonly string[]): XmlElement[] {
   const kids = dsChildren(el);
-  const got = kids.map((k) => k.local);
-  if (got.length !== names.length || got.some((n, i) => n !== names[i])) {
+  let same = kids.length === names.length;
+  for (let i = 0; same && i < kids.length; i++) same = kids[i]!.local === names[i];
+  if (!same) {
+    const got: string[] = [];
+    for (const k of kids) got.push(k.local);
     throw new SignatureFormatError(
       `${el.local} must contain ${names.join(", ")}; found ${got.join(", ") || "nothing"}`,
     );
@@ -92,11 +96,17 @@ function expectNames(el: XmlElement, names: readonly string[]): XmlElement[] {
   return kids;
 }
 
+/** The unqualified attribute `local` of `el`, if any. */
+function attributeOf(el: XmlElement, local: string): string | undefined {
+  for (const a of el.attributes) if (a.ns === "" && a.local === local) return a.value;
+  return undefined;
+}
+
 function algorithmOf(el: XmlElement): string {
-  const a = el.attributes.find((x) => x.ns === "" && x.local === "Algorithm");
-  if (!a) throw new SignatureFormatError(`${el.local} has no Algorithm`);
+  const a = attributeOf(el, "Algorithm");
+  if (a === undefined) throw new SignatureFormatError(`${el.local} has no Algorithm`);
   if (dsChildren(el).length) throw new SignatureFormatError(`${el.local} may not have parameters here`);
-  return a.value;
+  return a;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -127,18 +137,18 @@ export function readDuisSignature(sig: XmlElement): DuisSignature {
     throw new SignatureFormatError("CanonicalizationMethod is not exclusive c14n");
   if (algorithmOf(sigMethodEl) !== ALGORITHM.ecdsaSha256)
     throw new SignatureFormatError("SignatureMethod is not ecdsa-sha256");
-  const uri = referenceEl.attributes.find((a) => a.ns === "" && a.local === "URI");
-  if (!uri || uri.value !== "")
+  if (attributeOf(referenceEl, "URI") !== "")
     throw new SignatureFormatError('Reference URI must be "" (the whole document)');
   const [transformsEl, digestMethodEl, digestValueEl] = expectNames(referenceEl, [
     "Transforms",
     "DigestMethod",
     "DigestValue",
   ]) as [XmlElement, XmlElement, XmlElement];
-  const transforms = dsChildren(transformsEl).map((t) => {
+  const transforms: string[] = [];
+  for (const t of dsChildren(transformsEl)) {
     if (t.local !== "Transform") throw new SignatureFormatError(`${t.local} inside Transforms`);
-    return algorithmOf(t);
-  });
+    transforms.push(algorithmOf(t));
+  }
   const envelopedOnly = transforms.length === 1 && transforms[0] === ALGORITHM.envelopedSignature;
   const envelopedThenC14n =
     transforms.length === 2 &&
@@ -290,25 +300,33 @@ function canonicalSignedInfo(digestB64: string): string {
   );
 }
 
+/** White space as the regular expression \s sees it, among the characters a byte maps to in latin1. */
+function isTrailingSpace(b: number): boolean {
+  return b === 0x20 || (b >= 0x09 && b <= 0x0d) || b === 0xa0;
+}
+
 /**
  * Byte offset of the document element's end tag (`</name>`): skips trailing white space and comments
- * from the end. Works on the bytes (markup is ASCII in UTF-8), so the rest stays byte-for-byte.
+ * from the end. Works on the bytes (markup is ASCII in UTF-8), so the rest stays byte-for-byte, and
+ * looks only at the tail of the document rather than decoding all of it.
  */
 function rootEndTagOffset(bytes: Buffer, rootName: string): number {
-  const s = bytes.toString("latin1");
-  let end = s.length;
+  const tag = `</${rootName}`;
+  let end = bytes.length;
   for (;;) {
-    while (end > 0 && /\s/.test(s[end - 1]!)) end--;
-    if (s.endsWith("-->", end)) {
-      const start = s.lastIndexOf("<!--", end - 3);
+    while (end > 0 && isTrailingSpace(bytes[end - 1]!)) end--;
+    if (end >= 3 && bytes[end - 1] === 0x3e && bytes[end - 2] === 0x2d && bytes[end - 3] === 0x2d) {
+      const start = bytes.lastIndexOf("<!--", end - 3, "latin1");
       if (start < 0) break;
       end = start;
       continue;
     }
     break;
   }
-  const tagStart = s.lastIndexOf(`</${rootName}`, end);
-  if (tagStart < 0 || !/^<\/[^>\s]+\s*>$/.test(s.slice(tagStart, end)))
+  // A name beyond ASCII has no latin1 form to look for (and is not a DUIS root).
+  const ascii = Buffer.byteLength(tag, "utf8") === tag.length;
+  const tagStart = ascii ? bytes.lastIndexOf(tag, end, "latin1") : -1;
+  if (tagStart < 0 || !/^<\/[^>\s]+\s*>$/.test(bytes.toString("latin1", tagStart, end)))
     throw new Error("cannot find the end tag of the document element");
   return tagStart;
 }
@@ -344,7 +362,13 @@ export function appendDuisSignature(
     `<ds:X509SerialNumber>${key.certificate.serial.toString()}</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>` +
     `</ds:Signature>`;
   const at = rootEndTagOffset(buf, doc.root.name);
-  return Buffer.concat([buf.subarray(0, at), Buffer.from(signature, "utf8"), buf.subarray(at)]);
+  // One output buffer: the bytes before the end tag, the signature written in place, the rest.
+  const length = Buffer.byteLength(signature, "utf8");
+  const out = Buffer.allocUnsafe(buf.length + length);
+  buf.copy(out, 0, 0, at);
+  out.write(signature, at, length, "utf8");
+  buf.copy(out, at + length, at);
+  return out;
 }
 
 /** Signs an unsigned DUIS document (the User's signature; also the test and load-generator signer). */
