@@ -15,14 +15,23 @@ import { Session } from "node:inspector/promises";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import { ADT_HEADER, SEQUENCE_LABEL } from "../processors/anomaly/adt-file";
-import { RequestDeduplicator, windowKey } from "../processors/anomaly/counter";
+import { RequestDeduplicator, epochMillisSerde, windowKey } from "../processors/anomaly/counter";
+import { applyAdtFile, type AdtHistory } from "../processors/anomaly/adt-table";
 import { anomalyConfig, type AnomalyConfig } from "../processors/anomaly/config";
+import { DspAnomalyProcessor } from "../processors/anomaly/processors";
 import type { AdtFileSubmission, ServiceRequestEnvelope } from "../processors/anomaly/records";
 import { anomalyAvroSerdes } from "../processors/anomaly/serdes";
-import { DSP_ANOMALY_STORES, anomalyTopics, buildDspAnomalyTopology } from "../processors/anomaly/topology";
+import {
+  DSP_ANOMALY_STORES,
+  adtHistorySerde,
+  anomalyTopics,
+  buildDspAnomalyTopology,
+  quarantineStoreSerde,
+} from "../processors/anomaly/topology";
 import { addRequest, newRing, windowSetSerde, type WindowSet } from "../processors/anomaly/window";
 import { InProcessDriver } from "../processors/runtime/in-process-driver";
-import { InMemoryKeyValueStore } from "../processors/runtime/stores";
+import type { ProcessorContext } from "../processors/runtime/api";
+import { ChangeLoggingStore, InMemoryKeyValueStore } from "../processors/runtime/stores";
 import { InMemorySchemaRegistry } from "../schemas/registry";
 import { BASELINE_FILE, reportFigures } from "./baseline";
 
@@ -256,6 +265,76 @@ function benchWindowMemory(k: Knobs, config: AnomalyConfig): Record<string, numb
   };
 }
 
+/**
+ * Memory of the windows as the DSP processor keeps them: the sparse fill of benchWindowMemory sent
+ * through a DspAnomalyProcessor (request ids not remembered) over change-logging in-memory stores,
+ * so its per-User cache (version, thresholds, window key and set per SRV) is included. ADT tables are
+ * loaded before the first measurement; the changelog entries are drained (and dropped) at the end.
+ */
+const held: unknown[] = [];
+
+function benchProcessorWindowMemory(k: Knobs, config: AnomalyConfig): Record<string, number> {
+  const cfg = anomalyConfig({ ...config, rememberRequestIds: false });
+  const s = DSP_ANOMALY_STORES;
+  const stores = new Map<string, ChangeLoggingStore<unknown>>([
+    [s.adtTables, new ChangeLoggingStore(new InMemoryKeyValueStore(s.adtTables), "t", adtHistorySerde)],
+    [s.windows, new ChangeLoggingStore(new InMemoryKeyValueStore(s.windows), "w", windowSetSerde)],
+    [
+      s.countedRequests,
+      new ChangeLoggingStore(new InMemoryKeyValueStore(s.countedRequests), "c", epochMillisSerde),
+    ],
+    [
+      s.quarantine,
+      new ChangeLoggingStore(new InMemoryKeyValueStore(s.quarantine), "q", quarantineStoreSerde),
+    ],
+  ]);
+  const context = {
+    forward: () => {},
+    getStateStore: (name: string) => stores.get(name),
+  } as unknown as ProcessorContext<unknown>;
+  const start = Date.UTC(2026, 0, 1);
+  const users = Math.ceil(k.memoryKeys / k.periods.length);
+  const rows = k.periods.map((p) => `6.23,${p},${k.adt},${k.adt}`);
+  const content = Buffer.from([`${SEQUENCE_LABEL},1`, ADT_HEADER.join(","), ...rows].join("\n"));
+  const tables = stores.get(s.adtTables) as ChangeLoggingStore<AdtHistory>;
+  for (let u = 0; u < users; u++) {
+    const outcome = applyAdtFile(
+      undefined,
+      { userId: userId(u), submissionId: "m", submittedAt: start - 1, content },
+      cfg,
+    );
+    if (!outcome.ok) throw new Error(outcome.reason);
+    tables.put(userId(u), outcome.history);
+  }
+  for (const store of stores.values()) store.discardDirty();
+  const processor = new DspAnomalyProcessor(s, cfg, { passed: "p", quarantined: "q", events: "e" });
+  processor.init(context);
+  // Held until after the measurement, so the processor's cache is counted.
+  held.push(processor);
+  const raw = Buffer.alloc(0);
+  const before = liveBytes();
+  for (let r = 0; r < 8; r++) {
+    for (let u = 0; u < users; u++) {
+      const user = userId(u);
+      const receivedAt = start + r * 3 * 3_600_000;
+      processor.process({
+        key: user,
+        value: { requestId: `${user}:${r}`, userId: user, srv: "6.23", receivedAt, deviceId: "d", raw },
+        timestamp: receivedAt,
+      });
+    }
+  }
+  for (const store of stores.values()) store.drainChangelog();
+  const after = liveBytes();
+  const windows = (stores.get(s.windows) as ChangeLoggingStore<WindowSet>)
+    .all()
+    .reduce((n, [, w]) => n + w.rings.length, 0);
+  if (windows !== users * k.periods.length)
+    throw new Error(`${windows} windows, expected ${users * k.periods.length}`);
+  held.length = 0;
+  return { window_bytes_per_tracked_key_processor: Math.round((after - before) / windows) };
+}
+
 /** Memory of remembering one counted request id (key `<userId>|<requestId>`, receipt time). */
 function benchIdMemory(k: Knobs, config: AnomalyConfig): Record<string, number> {
   const n = 200_000;
@@ -273,7 +352,12 @@ function benchIdMemory(k: Knobs, config: AnomalyConfig): Record<string, number> 
 async function main(): Promise<void> {
   const k = knobs(process.argv.slice(2));
   const config = anomalyConfig({ rememberRequestIds: k.rememberRequestIds });
-  const memory = { ...benchWindowMemory(k, config), ...benchIdMemory(k, config) };
+  const memory = {
+    ...benchWindowMemory(k, config),
+    ...benchIdMemory(k, config),
+    // Last: what it leaves behind is freed late (weakly held caches) and would skew a later figure.
+    ...benchProcessorWindowMemory(k, config),
+  };
   progress(`memory measured: ${JSON.stringify(memory)}`);
   const throughput = await benchThroughput(k, config);
   const figures = { ...throughput, ...memory };
@@ -294,7 +378,8 @@ async function main(): Promise<void> {
       buckets_per_window: config.bucketsPerWindow,
       remember_request_ids: config.rememberRequestIds,
       target_requests_per_s: 100_000,
-      meets_target: (figures.requests_per_s ?? 0) >= 100_000,
+      // The issue's target is per core: requests over the CPU time used (the machine is shared).
+      meets_target: (figures.requests_per_cpu_s ?? 0) >= 100_000,
     },
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -133,16 +133,45 @@ export function countAndCheck(
   count = true,
 ): WindowCheck[] {
   const set = store.get(key) ?? { rings: [] };
-  let rings = set.rings;
-  if (!sameRings(rings, thresholds, bucketsPerWindow)) {
-    rings = thresholds.map(
-      (t) =>
-        set.rings.find((r) => r.periodMinutes === t.periodMinutes && r.buckets === bucketsPerWindow) ??
-        newRing(t.periodMinutes, bucketsPerWindow),
-    );
-    set.rings = rings;
-  }
-  const out: WindowCheck[] = [];
+  alignRings(set, thresholds, bucketsPerWindow);
+  const out: MutableWindowCheck[] = [];
+  countInto(set, thresholds, receivedAt, count, out);
+  // Always written back: sliding and the warned flag change the value even when nothing is counted,
+  // and a backend that decodes a fresh copy per get (LMDB) must see the same state as memory.
+  store.put(key, set);
+  return out;
+}
+
+/** A WindowCheck the request checker fills in place (one set of them serves every request). */
+export type MutableWindowCheck = { -readonly [K in keyof WindowCheck]: WindowCheck[K] };
+
+/** Makes the set's rings follow `thresholds` (same periods, same order), keeping rings that stay. */
+export function alignRings(
+  set: WindowSet,
+  thresholds: readonly AdtThreshold[],
+  bucketsPerWindow: number,
+): void {
+  if (sameRings(set.rings, thresholds, bucketsPerWindow)) return;
+  const old = set.rings;
+  set.rings = thresholds.map(
+    (t) =>
+      old.find((r) => r.periodMinutes === t.periodMinutes && r.buckets === bucketsPerWindow) ??
+      newRing(t.periodMinutes, bucketsPerWindow),
+  );
+}
+
+/**
+ * Counts (or with `count: false` only checks) a request in the rings of a set already aligned with
+ * `thresholds`, writing one check per threshold into `out` (reusing its objects; its length is set).
+ */
+export function countInto(
+  set: WindowSet,
+  thresholds: readonly AdtThreshold[],
+  receivedAt: number,
+  count: boolean,
+  out: MutableWindowCheck[],
+): void {
+  const rings = set.rings;
   for (let k = 0; k < thresholds.length; k++) {
     const t = thresholds[k] as AdtThreshold;
     const ring = rings[k] as WindowRing;
@@ -156,19 +185,19 @@ export function countAndCheck(
       warning = !ring.warned && !breached;
       ring.warned = true;
     }
-    out.push({
-      periodMinutes: t.periodMinutes,
-      count: n,
-      adt: t.adt,
-      warningThreshold: t.warningThreshold,
-      breached,
-      warning,
-    });
+    let c = out[k];
+    if (c === undefined) {
+      c = { periodMinutes: 0, count: 0, adt: 0, warningThreshold: 0, breached: false, warning: false };
+      out.push(c);
+    }
+    c.periodMinutes = t.periodMinutes;
+    c.count = n;
+    c.adt = t.adt;
+    c.warningThreshold = t.warningThreshold;
+    c.breached = breached;
+    c.warning = warning;
   }
-  // Always written back: sliding and the warned flag change the value even when nothing is counted,
-  // and a backend that decodes a fresh copy per get (LMDB) must see the same state as memory.
-  store.put(key, set);
-  return out;
+  out.length = thresholds.length;
 }
 
 function sameRings(

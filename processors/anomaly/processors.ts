@@ -24,7 +24,14 @@ import {
   type AdtVersion,
 } from "./adt-table";
 import type { AnomalyConfig } from "./config";
-import { RequestDeduplicator, countAndCheck, windowKey, type WindowCheck } from "./counter";
+import {
+  RequestDeduplicator,
+  alignRings,
+  countInto,
+  windowKey,
+  type MutableWindowCheck,
+  type WindowCheck,
+} from "./counter";
 import type {
   AdtFileResult,
   AdtFileSubmission,
@@ -60,6 +67,20 @@ function keyedByUser(record: StreamRecord<{ userId: string }>, what: string): vo
   }
 }
 
+/**
+ * A counter per ADT tables store (one per task), raised by AdtFileLoader before every change, so the
+ * request checker knows when a User's table may have changed without reading the store per request.
+ * Only these two processors are connected to the tables store (addDsp/EcosPartyAnomalyDetection), and
+ * a restore builds new processors, so nothing else changes a table behind the counter's back.
+ */
+const tableChanges = new WeakMap<object, { n: number }>();
+
+function tableChangesOf(store: KeyValueStore<AdtHistory>): { n: number } {
+  let c = tableChanges.get(store);
+  if (!c) tableChanges.set(store, (c = { n: 0 }));
+  return c;
+}
+
 /** Passes every record on unchanged: the named output nodes callers attach sinks to. */
 export class PassThrough<V> implements Processor<V, V> {
   private ctx!: ProcessorContext<V>;
@@ -75,6 +96,7 @@ export class PassThrough<V> implements Processor<V, V> {
 export class AdtFileLoader implements Processor<AdtFileSubmission, AdtFileResult> {
   private ctx!: ProcessorContext<AdtFileResult>;
   private tables!: KeyValueStore<AdtHistory>;
+  private changes!: { n: number };
   constructor(
     private readonly storeName: string,
     private readonly config: AnomalyConfig,
@@ -82,6 +104,7 @@ export class AdtFileLoader implements Processor<AdtFileSubmission, AdtFileResult
   init(context: ProcessorContext<AdtFileResult>): void {
     this.ctx = context;
     this.tables = context.getStateStore<AdtHistory>(this.storeName);
+    this.changes = tableChangesOf(this.tables);
   }
   process(record: StreamRecord<AdtFileSubmission>): void {
     const s = record.value;
@@ -100,6 +123,7 @@ export class AdtFileLoader implements Processor<AdtFileSubmission, AdtFileResult
     } else {
       const outcome = applyAdtFile(this.tables.get(s.userId), s, this.config);
       if (outcome.ok) {
+        this.changes.n++;
         this.tables.put(s.userId, outcome.history);
         result = {
           ...base,
@@ -139,12 +163,60 @@ interface Checked {
   readonly sequenceNumber: number | null;
 }
 
-/** Shared by both parties: dedup, thresholds in force at receipt, counting. */
+/** What the checker keeps per (User ID, SRV): the window set and the thresholds last applied. */
+interface SrvState {
+  readonly srv: string;
+  /** Store key of the window set (built and hashed once). */
+  readonly key: string;
+  /** The window set: the very object the store holds (or the one put there at every request). */
+  readonly set: WindowSet;
+  /** The version `thresholds` were selected from. */
+  version: AdtVersion | undefined;
+  thresholds: readonly AdtThreshold[];
+  /** Thresholds the set's rings were last aligned with. */
+  aligned: readonly AdtThreshold[] | undefined;
+}
+
+/** What the checker keeps per User ID, derived from the stores and rebuilt when they change. */
+interface UserState {
+  /** The ADT history this state was derived from (the tables store's value). */
+  readonly history: AdtHistory | undefined;
+  /** The tables' change counter when `history` was last found current. */
+  seen: number;
+  /** The version in force for receipt times in [from, until). */
+  version: AdtVersion | undefined;
+  from: number;
+  until: number;
+  readonly srvs: SrvState[];
+}
+
+/** Most User IDs whose derived state is kept; beyond it the cache starts again (it is only a cache). */
+const MAX_CACHED_USERS = 100_000;
+
+/**
+ * Shared by both parties: dedup, thresholds in force at receipt, counting.
+ *
+ * Per User ID it caches what it derived from the stores: the version in force and its thresholds per
+ * SRV, the window store key and the window set itself. The cache never holds state of its own: every
+ * change to a window set is put into the store at once (the changelog and a restore see exactly what
+ * the processor counted), the set cached is the one the store holds or was just given, and a User's
+ * entry is dropped as soon as the tables store holds another history for it (checked again after
+ * any ADT file was applied: see tableChanges). Only this processor
+ * writes the window store, and a restore always builds new processor instances.
+ */
 class RequestChecker {
   readonly tables: KeyValueStore<AdtHistory>;
   readonly windows: KeyValueStore<WindowSet>;
   readonly dedup: RequestDeduplicator;
+  private readonly tableChanges: { n: number };
   private readonly selected = new WeakMap<AdtVersion, Map<string, readonly AdtThreshold[]>>();
+  private users = new Map<string, UserState>();
+  private readonly checks: MutableWindowCheck[] = [];
+  private readonly result: {
+    record: StreamRecord<ServiceRequestEnvelope>;
+    checks: readonly WindowCheck[];
+    sequenceNumber: number | null;
+  };
   constructor(
     context: ProcessorContext<unknown>,
     stores: AnomalyStoreNames,
@@ -153,10 +225,16 @@ class RequestChecker {
   ) {
     this.tables = context.getStateStore<AdtHistory>(stores.adtTables);
     this.windows = context.getStateStore<WindowSet>(stores.windows);
+    this.tableChanges = tableChangesOf(this.tables);
     this.dedup = new RequestDeduplicator(
       context.getStateStore<number>(stores.countedRequests),
       config.dedupRetentionMinutes * 60_000,
     );
+    this.result = {
+      record: undefined as unknown as StreamRecord<ServiceRequestEnvelope>,
+      checks: this.checks,
+      sequenceNumber: null,
+    };
   }
 
   /**
@@ -177,26 +255,77 @@ class RequestChecker {
     return list;
   }
 
-  /** "no-threshold": nothing to count for this SRV (pass it); "duplicate": a copy already counted (drop it). */
+  private userState(userId: string): UserState {
+    let u = this.users.get(userId);
+    if (u !== undefined && u.seen === this.tableChanges.n) return u;
+    const history = this.tables.get(userId);
+    if (u === undefined || u.history !== history) {
+      if (this.users.size >= MAX_CACHED_USERS) this.users = new Map();
+      u = { history, seen: 0, version: undefined, from: 0, until: 0, srvs: [] };
+      this.users.set(userId, u);
+    }
+    u.seen = this.tableChanges.n;
+    return u;
+  }
+
+  /** The version in force at `at` (as adtVersionAt), remembered with the span it is in force for. */
+  private versionAt(u: UserState, at: number): AdtVersion {
+    if (u.version !== undefined && at >= u.from && at < u.until) return u.version;
+    const vs = u.history?.versions ?? [];
+    let k = vs.length - 1;
+    while (k >= 0 && (vs[k] as AdtVersion).effectiveFrom > at) k--;
+    const version = k >= 0 ? (vs[k] as AdtVersion) : adtVersionAt(undefined, at, this.config);
+    u.version = version;
+    u.from = k >= 0 ? version.effectiveFrom : Number.NEGATIVE_INFINITY;
+    u.until = k + 1 < vs.length ? (vs[k + 1] as AdtVersion).effectiveFrom : Number.POSITIVE_INFINITY;
+    return version;
+  }
+
+  private srvState(u: UserState, userId: string, srv: string): SrvState {
+    for (const s of u.srvs) if (s.srv === srv) return s;
+    const key = windowKey(userId, srv);
+    const s: SrvState = {
+      srv,
+      key,
+      set: this.windows.get(key) ?? { rings: [] },
+      version: undefined,
+      thresholds: [],
+      aligned: undefined,
+    };
+    u.srvs.push(s);
+    return s;
+  }
+
+  /**
+   * "no-threshold": nothing to count for this SRV (pass it); "duplicate": a copy already counted (drop
+   * it). The result and its checks are reused by the next call: read them before checking another.
+   */
   check(record: StreamRecord<ServiceRequestEnvelope>): Checked | "no-threshold" | "duplicate" {
     const r = record.value;
     keyedByUser(record, "request");
-    const version = adtVersionAt(this.tables.get(r.userId), r.receivedAt, this.config);
-    const thresholds = this.thresholdsOf(version, r.srv);
+    const u = this.userState(r.userId);
+    const version = this.versionAt(u, r.receivedAt);
+    const s = this.srvState(u, r.userId, r.srv);
+    if (s.version !== version) {
+      s.thresholds = this.thresholdsOf(version, r.srv);
+      s.version = version;
+    }
+    const thresholds = s.thresholds;
     if (thresholds.length === 0) return "no-threshold";
     const seen = this.config.rememberRequestIds
       ? this.dedup.remember(r.userId, r.requestId, r.receivedAt)
       : "new";
     if (seen === "duplicate") return "duplicate";
-    const checks = countAndCheck(
-      this.windows,
-      windowKey(r.userId, r.srv),
-      thresholds,
-      r.receivedAt,
-      this.config.bucketsPerWindow,
-      seen === "new",
-    );
-    return { record, checks, sequenceNumber: version.sequenceNumber };
+    if (s.aligned !== thresholds) {
+      alignRings(s.set, thresholds, this.config.bucketsPerWindow);
+      s.aligned = thresholds;
+    }
+    countInto(s.set, thresholds, r.receivedAt, seen === "new", this.checks);
+    // Always written back: sliding and the warned flag change the value even when nothing is counted.
+    this.windows.put(s.key, s.set);
+    this.result.record = record;
+    this.result.sequenceNumber = version.sequenceNumber;
+    return this.result;
   }
 }
 
@@ -296,7 +425,9 @@ export class DspAnomalyProcessor implements Processor<ServiceRequestEnvelope, un
       srv: r.srv,
       receivedAt: r.receivedAt,
       deviceId: r.deviceId,
-      raw: r.raw,
+      // A copy: a decoded request's raw bytes may be a view into the whole input record (or batch),
+      // which a long-held request would otherwise keep in memory.
+      raw: Buffer.from(r.raw),
       periodMinutes: breach.periodMinutes,
       count: breach.count,
       adt: breach.adt,
