@@ -1,7 +1,7 @@
 /**
  * SRV 6.23 end to end through the real broker: signed supplier requests in on duis.requests, the
- * DCC pipeline (dsp-validate, ECoS and TCoS Parties, dispatch, response tracker — one process, five
- * Kafka drivers: test/integration/fixtures/cos-pipeline-app.ts), the device and S1SP simulators
+ * DCC pipeline (`ecos run --kafka`: dsp-validate, ECoS and TCoS Parties, dispatch, response tracker,
+ * N65 alerts — one process, a Kafka driver per stage), the device and S1SP simulators
  * (`ecos sim`, its own process, with WAN latency), and the final Service Responses out on
  * duis.responses. Offered at a fixed rate (default 200 requests/s for 60 s) or all at once
  * (`--rate max`).
@@ -44,7 +44,7 @@ import { reportFigures, type Figures } from "./baseline";
 import { generateDspLoad } from "./dsp-load";
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
-export const PIPELINE_APP = path.join(REPO_ROOT, "test", "integration", "fixtures", "cos-pipeline-app.ts");
+export const ECOS_BIN = path.join(REPO_ROOT, "deploy", "cli", "bin.cjs");
 /** DUIS cancellation sentinel for ExecutionDateTime. */
 export const CANCELLATION_DATE_TIME = "3000-12-31T00:00:00Z";
 /** The DSP's acknowledgement (passed its checks, sent on): not a final response. */
@@ -217,7 +217,7 @@ export function e2eTopics(prefix: string): string[] {
   return [...all];
 }
 
-/** Produces keyed values on Kafka's murmur2 partitions with the given timestamps. */
+/** Produces keyed values on Kafka's murmur2 partitions (of `partitions`) with the given timestamps. */
 export async function produceValues<V>(
   kafka: Kafka,
   topic: string,
@@ -287,9 +287,13 @@ export interface PipelineAppHandle extends ChildHandle {
   /** Finals the tracker reported (processed, not necessarily committed). */
   finals(): number;
   started(): boolean;
-  /** Records committed per app. */
-  committed(app: string): number;
-  /** Drivers restarted during start-up (`start-retry` events: app, code, message). */
+  /** Records committed per stage. */
+  committed(stage: string): number;
+  /** CPU time (user + system) of the whole process, from its `stopped` event (null before). */
+  cpuMs(): number | null;
+  /** Transactions committed by every stage (one `commit` event each). */
+  transactions(): number;
+  /** Drivers restarted during start-up (`start-retry` events: stage, code, message). */
   startRetries(): string[];
 }
 
@@ -304,24 +308,72 @@ function capture(child: ChildProcess, keepStdout: boolean): { out: () => string;
   return { out: () => out, err: () => err };
 }
 
-/** Starts the pipeline app (test/integration/fixtures/cos-pipeline-app.ts) with `config` (JSON). */
+/**
+ * Extra Node.js flags for the pipeline app, from ECOS_PIPELINE_NODE_ARGS (space-separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=.local/prof` to profile the DCC side of a run.
+ */
+function pipelineNodeArgs(): string[] {
+  return (process.env["ECOS_PIPELINE_NODE_ARGS"] ?? "").split(/\s+/).filter((a) => a.length > 0);
+}
+
+/** How a test or bench starts `ecos run --kafka` (the DCC side of the 6.23 path). */
+export interface PipelineAppConfig {
+  readonly brokers: readonly string[];
+  readonly registryUrl: string;
+  readonly topicPrefix: string;
+  /** Stage application ids are `<applicationId>-<stage>` (kafkaStageAppIds). */
+  readonly applicationId: string;
+  readonly stateDir: string;
+  /** Seed of the test PKI (the simulators' `--seed`). */
+  readonly seed: string;
+  readonly crypto?: "inline" | "pool";
+  /** The tracker's device time-out for both generations. */
+  readonly deviceTimeoutMs?: number;
+  /** Comma-separated stages (default all). */
+  readonly stages?: string;
+  /** More `ecos run` flags, e.g. ["--users", file, "--ecos-go-live", time]. */
+  readonly extraArgs?: readonly string[];
+}
+
+/** Starts `ecos run --kafka … --events` as an operator would (deploy/cli/bin.cjs). */
 export function startPipelineApp(
-  config: object,
+  config: PipelineAppConfig,
   track: <C extends ChildProcess>(c: C) => C = (c) => c,
 ): PipelineAppHandle {
+  const args = [
+    ECOS_BIN,
+    "run",
+    ...["--kafka", config.brokers.join(","), "--registry", config.registryUrl],
+    ...["--application-id", config.applicationId, "--topic-prefix", config.topicPrefix],
+    ...["--seed", config.seed, "--crypto", config.crypto ?? "pool", "--stages", config.stages ?? "all"],
+    ...(config.deviceTimeoutMs !== undefined ? ["--device-timeout-ms", String(config.deviceTimeoutMs)] : []),
+    ...(config.extraArgs ?? []),
+    "--events",
+  ];
   const child = track(
-    spawn(process.execPath, ["--import", "tsx", PIPELINE_APP, JSON.stringify(config)], {
+    spawn(process.execPath, [...pipelineNodeArgs(), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       cwd: REPO_ROOT,
+      env: { ...process.env, ECOS_STATE_DIR: config.stateDir },
     }),
   );
   const io = capture(child, false);
   let finals = 0;
   let started = false;
+  let cpuMs: number | null = null;
+  let transactions = 0;
   const committed = new Map<string, number>();
   const retries: string[] = [];
   readline.createInterface({ input: child.stdout }).on("line", (line) => {
-    let e: { event?: string; app?: string; records?: number; code?: string; message?: string };
+    let e: {
+      event?: string;
+      stage?: string;
+      records?: number;
+      code?: string;
+      message?: string;
+      cpuUserMs?: number;
+      cpuSystemMs?: number;
+    };
     try {
       e = JSON.parse(line) as typeof e;
     } catch {
@@ -329,9 +381,12 @@ export function startPipelineApp(
     }
     if (e.event === "final") finals++;
     else if (e.event === "started") started = true;
-    else if (e.event === "start-retry") retries.push(`${e.app}: ${e.code} ${e.message}`);
-    else if (e.event === "commit" && e.app)
-      committed.set(e.app, (committed.get(e.app) ?? 0) + (e.records ?? 0));
+    else if (e.event === "stopped") cpuMs = (e.cpuUserMs ?? 0) + (e.cpuSystemMs ?? 0);
+    else if (e.event === "start-retry") retries.push(`${e.stage}: ${e.code} ${e.message}`);
+    else if (e.event === "commit" && e.stage) {
+      committed.set(e.stage, (committed.get(e.stage) ?? 0) + (e.records ?? 0));
+      transactions++;
+    }
   });
   return {
     child,
@@ -340,8 +395,10 @@ export function startPipelineApp(
     stderr: io.err,
     finals: () => finals,
     started: () => started,
-    committed: (app) => committed.get(app) ?? 0,
+    committed: (stage) => committed.get(stage) ?? 0,
     startRetries: () => retries,
+    cpuMs: () => cpuMs,
+    transactions: () => transactions,
   };
 }
 
@@ -415,6 +472,7 @@ interface BenchArgs {
   baseline: string;
   update: boolean;
   keepTopics: boolean;
+  partitions: number;
 }
 
 function parseArgs(argv: string[]): BenchArgs {
@@ -433,7 +491,7 @@ function parseArgs(argv: string[]): BenchArgs {
     latency: get("latency") ?? "lognormal:p50=4000,p99=20000",
     s1spLatency: get("s1sp-latency") ?? "lognormal:p50=3000,p99=12000",
     perfect: argv.includes("--perfect"),
-    crypto: get("crypto") === "pool" ? "pool" : "inline",
+    crypto: get("crypto") === "inline" ? "inline" : "pool",
     brokers: (get("brokers") ?? process.env["ECOS_KAFKA_BROKERS"] ?? "127.0.0.1:19092").split(","),
     registryUrl:
       get("registry") ?? process.env["ECOS_REGISTRY_URL"] ?? "http://127.0.0.1:18081/apis/ccompat/v7",
@@ -441,6 +499,7 @@ function parseArgs(argv: string[]): BenchArgs {
     baseline: get("baseline") ?? path.join(__dirname, "cos-e2e.baseline.json"),
     update: argv.includes("--update-baseline"),
     keepTopics: argv.includes("--keep-topics"),
+    partitions: Number(get("partitions") ?? 3),
   };
 }
 
@@ -487,7 +546,8 @@ async function main(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const prefix = `b-cos-e2e-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}.`;
-  const appIdPrefix = `${prefix}app-`;
+  const applicationId = `${prefix}app`;
+  const appIdPrefix = `${applicationId}-`;
   const t = { ...dspTopics(prefix), ...cosTopics(prefix), adtFiles: prefix + ANOMALY_TOPICS.adtFiles };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-cos-e2e-"));
   const children: ChildProcess[] = [];
@@ -504,25 +564,32 @@ async function main(): Promise<void> {
   try {
     await admin.createTopics({
       waitForLeaders: true,
-      topics: e2eTopics(prefix).map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
+      topics: e2eTopics(prefix).map((topic) => ({
+        topic,
+        numPartitions: a.partitions,
+        replicationFactor: 1,
+      })),
     });
     await produceValues(
       kafka,
       t.inventory,
       traffic.devices.map((d) => ({ key: d.deviceId, value: d, timestamp: 1 })),
       dsp.inventory,
+      a.partitions,
     );
     await produceValues(
       kafka,
       t.registration,
       traffic.registrations.map((r) => ({ key: r.mpxn, value: r, timestamp: 1 })),
       dsp.registration,
+      a.partitions,
     );
     await produceValues(
       kafka,
       t.adtFiles,
       [{ key: traffic.adt.userId, value: traffic.adt, timestamp: traffic.adt.submittedAt }],
       anomaly.adtFile,
+      a.partitions,
     );
     const sim = await startSim(
       {
@@ -542,10 +609,11 @@ async function main(): Promise<void> {
         brokers: a.brokers,
         registryUrl: a.registryUrl,
         topicPrefix: prefix,
-        appIdPrefix,
+        applicationId,
         stateDir: path.join(dir, "app"),
         seed: a.seed,
         crypto: a.crypto,
+        extraArgs: ["--partitions", String(a.partitions)],
       },
       track,
     );
@@ -655,7 +723,7 @@ async function main(): Promise<void> {
           key: r.deviceId,
           value: r.bytes,
           timestamp: String(ts),
-          partition: partitionForKey(Buffer.from(r.deviceId), 3),
+          partition: partitionForKey(Buffer.from(r.deviceId), a.partitions),
         })),
       });
       sent += batch.length;
@@ -685,6 +753,7 @@ async function main(): Promise<void> {
     app.child.kill("SIGTERM");
     sim.child.kill("SIGTERM");
     await Promise.all([app.exited, sim.exited]);
+    await new Promise((r) => setTimeout(r, 300)); // the last stdout lines (the `stopped` event)
 
     // A time-out's final response says nothing about the DCC's own time: it is left out of the
     // DCC-internal figures and counted apart.
@@ -766,6 +835,11 @@ async function main(): Promise<void> {
       ...stageFigures,
       sender_behind_max_ms: behindMs,
       bench_process_cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
+      // The pipeline process's CPU per offered request, start-up and table loading included.
+      pipeline_cpu_ms_per_request:
+        app.cpuMs() === null ? NaN : Number(((app.cpuMs() ?? 0) / offered).toFixed(2)),
+      // Exactly-once costs a transaction (≥ 5 broker round trips) per task batch: how many per request.
+      pipeline_transactions_per_request: Number((app.transactions() / offered).toFixed(2)),
     };
     reportFigures("cos-e2e", { [variant]: figures }, { update: a.update, file: a.baseline });
     const p99 = figures["dcc_internal_p99_ms"]!;

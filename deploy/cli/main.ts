@@ -8,6 +8,7 @@ import { registerAdtCommands } from "./adt";
 import { registerCheckCommand } from "./check";
 import { registerDspCommands } from "./dsp";
 import { registerReportCommands } from "./report";
+import { registerDemoCommand } from "./demo";
 import { registerRunCommand } from "./run";
 import { registerSimCommand } from "./sim";
 
@@ -20,6 +21,7 @@ program
   .showHelpAfterError();
 
 registerRunCommand(program);
+registerDemoCommand(program);
 registerDspCommands(program);
 registerCheckCommand(program);
 registerAdtCommands(program);

@@ -8,42 +8,27 @@
  * updated, response times against 35 s / 21 s, alerts, anomaly events, rows in chDB and a SQL
  * aggregate read back from it) to stdout.
  *
- * `--kafka <brokers>`: still the foundation's demo topology (Avro meter readings counted per device
- * and per supplier) on the Kafka driver; the 6.23 pipeline on Kafka is run stage by stage for now
- * (docs/pipeline.md).
+ * `--kafka <brokers>`: the same stages on a Kafka cluster, each its own application (run-kafka.ts),
+ * until stopped; devices and the S1SP are `ecos sim`, requests come from suppliers. The foundation's
+ * demo topology moved to `ecos demo`.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import { Kafka, Partitioners, logLevel } from "kafkajs";
-import { Session } from "chdb";
-import {
-  DEMO_STORES,
-  buildCountingTopology,
-  demoTopics,
-  syntheticReadings,
-  type DeviceCount,
-  type MeterReading,
-} from "../../processors/demo/counting";
 import { EmbeddedPipeline, type RunProgress } from "../../processors/pipeline/pipeline";
 import { summarise, type PipelineSummary } from "../../processors/pipeline/summary";
 import { syntheticTraffic } from "../../processors/pipeline/traffic";
-import { KafkaDriver } from "../../processors/runtime/kafka-driver";
 import { consoleLogger } from "../../processors/runtime/logger";
-import { partitionForKey } from "../../processors/runtime/partitioner";
+import { EcosError } from "../../processors/runtime/errors";
+import { parseStages } from "../../processors/pipeline/kafka-pipeline";
+import { parseUsersCsv } from "../../processors/dsp/csv";
 import { ChdbConnection } from "../../processors/sinks/clickhouse/chdb-connection";
 import { rowObjects } from "../../processors/sinks/clickhouse/connection";
 import { migrate } from "../../processors/sinks/clickhouse/migrations";
 import { TABLES } from "../../processors/sinks/clickhouse/tables";
-import { avroSerde, loadSchema } from "../../schemas/avro";
-import { DEVICE_COUNT_SCHEMA, METER_READING_SCHEMA } from "../../schemas/bench-records";
-import {
-  ConfluentSchemaRegistryClient,
-  InMemorySchemaRegistry,
-  type SchemaRegistry,
-} from "../../schemas/registry";
 import { seededCredentials } from "../sim/credentials";
 import { loadConfig, type EcosConfig } from "../config/config";
+import { runKafkaPipeline } from "./run-kafka";
 
 /** Sizes of the embedded run. */
 export interface PipelineRunOptions {
@@ -53,13 +38,6 @@ export interface PipelineRunOptions {
   readonly seed: string;
   /** Arrival rate, requests per simulated second. */
   readonly rate: number;
-  readonly partitions: number;
-}
-
-/** Sizes of the Kafka demo. */
-export interface DemoRunOptions {
-  readonly records: number;
-  readonly devices: number;
   readonly partitions: number;
 }
 
@@ -75,36 +53,89 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** An ISO-8601 instant as epoch ms. */
+function instant(value: string): number {
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(t))
+    throw new InvalidArgumentError("expected an ISO-8601 time such as 2026-06-01T00:00:00Z");
+  return t;
+}
+
 export function registerRunCommand(program: Command): void {
   program
     .command("run")
     .description(
       "Run the main job. With no --kafka: the embedded SRV 6.23 pipeline (DSP validation, ECoS/TCoS Parties, " +
         "dispatch, simulated devices and S1SP, response tracker, ClickHouse sink into embedded chDB) over " +
-        "synthetic signed traffic on a simulated clock, then a summary. With --kafka: the foundation's demo " +
-        "topology (meter readings counted per device and supplier) on the Kafka driver — the 6.23 pipeline " +
-        "is not yet wired on Kafka as one job.",
+        "synthetic signed traffic on a simulated clock, then a summary. With --kafka: the pipeline's stages " +
+        "(dsp, ecos, tcos, dispatch, tracker, cos-alerts) on the Kafka cluster, each its own application, " +
+        "until SIGINT/SIGTERM; devices and the S1SP are `ecos sim`, requests come from suppliers on duis.requests.",
     )
-    .option("--requests <n>", "synthetic 6.23 requests (embedded pipeline)", positiveInt, 3_000)
-    .option("--devices <n>", "devices in the estate (embedded) / distinct devices (Kafka demo)", positiveInt)
-    .option("--seed <text>", "seed of the test PKI and the simulators (embedded)", "ecos-stream-test-pki")
+    .option("--requests <n>", "synthetic 6.23 requests (embedded)", positiveInt, 3_000)
+    .option("--devices <n>", "devices in the estate (embedded)", positiveInt, 2_000)
+    .option("--seed <text>", "seed of the test PKI (and of the embedded simulators)", "ecos-stream-test-pki")
     .option("--rate <n>", "arrival rate, requests per simulated second (embedded)", positiveInt, 50)
-    .option("--partitions <n>", "partitions of every topic", positiveInt)
-    .option("--records <n>", "synthetic meter readings (--kafka demo only)", positiveInt, 200_000)
-    .option("--kafka <brokers>", "run the demo topology on a Kafka cluster (comma-separated brokers)")
-    .option("--registry <url>", "Confluent-compatible schema registry URL (default: in-memory)")
-    .option("--application-id <id>", "consumer group and changelog prefix")
+    .option(
+      "--partitions <n>",
+      "partitions of every topic (embedded: 1; --kafka: of topics it creates, 3)",
+      positiveInt,
+    )
+    .option(
+      "--kafka <brokers>",
+      "run the stages on this Kafka cluster (comma-separated brokers; default ECOS_KAFKA_BROKERS)",
+    )
+    .option("--registry <url>", "Confluent-compatible schema registry URL (required with --kafka)")
+    .option(
+      "--application-id <id>",
+      "with --kafka: stage application ids are <id>-<stage> (default ECOS_APPLICATION_ID)",
+    )
+    .option("--stages <list>", "with --kafka: the stages this process runs, comma-separated, or all", "all")
+    .option("--topic-prefix <prefix>", "with --kafka: prefix of every external topic", "")
+    .option(
+      "--crypto <mode>",
+      "with --kafka: inline (stream thread) or pool (a worker thread per crypto stage)",
+      "pool",
+    )
+    .option(
+      "--users <csv>",
+      "with --kafka: DCC Users directory (user_id,roles,status,mpids) for the DSP and N65",
+    )
+    .option(
+      "--ecos-go-live <time>",
+      "with --kafka: ECoS go-live, ISO-8601 (TCoS devices joining a hub after it raise N65)",
+      instant,
+    )
+    .option(
+      "--tcos-decommission <time>",
+      "with --kafka: the TCoS Party refuses requests from this ISO-8601 time",
+      instant,
+    )
+    .option(
+      "--device-timeout-ms <ms>",
+      "with --kafka: the tracker's device time-out for both generations",
+      positiveInt,
+    )
+    .option("--events", "with --kafka: one JSON line per event on stdout (summary then goes to stderr)")
+    .option("--progress-every <s>", "with --kafka: seconds between progress lines", positiveInt, 10)
     .action(
       async (opts: {
         requests: number;
-        devices?: number;
+        devices: number;
         seed: string;
         rate: number;
         partitions?: number;
-        records: number;
         kafka?: string;
         registry?: string;
         applicationId?: string;
+        stages: string;
+        topicPrefix: string;
+        crypto: string;
+        users?: string;
+        ecosGoLive?: number;
+        tcosDecommission?: number;
+        deviceTimeoutMs?: number;
+        events?: boolean;
+        progressEvery: number;
       }) => {
         const config = loadConfig(process.env, {
           ...(opts.kafka !== undefined ? { kafkaBrokers: opts.kafka } : {}),
@@ -112,15 +143,31 @@ export function registerRunCommand(program: Command): void {
           ...(opts.applicationId !== undefined ? { applicationId: opts.applicationId } : {}),
         });
         if (config.kafkaBrokers.length > 0) {
-          await runDemo(config, {
-            records: opts.records,
-            devices: opts.devices ?? 5_000,
+          if (opts.crypto !== "inline" && opts.crypto !== "pool")
+            throw new EcosError(
+              "ECOS_CONFIG_INVALID",
+              `--crypto ${JSON.stringify(opts.crypto)}: expected inline or pool`,
+            );
+          const users = opts.users
+            ? parseUsersCsv(fs.readFileSync(opts.users, "utf8"), path.basename(opts.users))
+            : undefined;
+          await runKafkaPipeline(config, {
+            stages: parseStages(opts.stages),
+            topicPrefix: opts.topicPrefix,
+            seed: opts.seed,
+            crypto: opts.crypto,
             partitions: opts.partitions ?? 3,
+            ...(users ? { users } : {}),
+            ...(opts.ecosGoLive !== undefined ? { ecosGoLiveAt: opts.ecosGoLive } : {}),
+            ...(opts.tcosDecommission !== undefined ? { tcosDecommissionAt: opts.tcosDecommission } : {}),
+            ...(opts.deviceTimeoutMs !== undefined ? { deviceTimeoutMs: opts.deviceTimeoutMs } : {}),
+            events: opts.events === true,
+            progressEverySeconds: opts.progressEvery,
           });
         } else {
           await runPipeline(config, {
             requests: opts.requests,
-            devices: opts.devices ?? 2_000,
+            devices: opts.devices,
             seed: opts.seed,
             rate: opts.rate,
             partitions: opts.partitions ?? 1,
@@ -294,176 +341,4 @@ function printPipelineSummary(
     "",
   ];
   process.stdout.write(lines.join("\n") + "\n");
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The foundation's demo topology, still what `ecos run --kafka` runs.
-
-interface RunResult {
-  readonly mode: string;
-  readonly seconds: number;
-  readonly deviceCounts: Array<[string, DeviceCount]>;
-  readonly supplierCounts: Array<[string, DeviceCount]>;
-  readonly deadLetters: number;
-  /** Readings the counts must cover (more than this run's on a Kafka topic with earlier data). */
-  readonly expectedTotal: number;
-}
-
-function progress(label: string, done: number, total: number): void {
-  process.stderr.write(`  ${label} ${fmt(done)} / ${fmt(total)} (${Math.round((100 * done) / total)}%)\n`);
-}
-
-/** `ecos run --kafka`: the demo counting topology on the Kafka driver. */
-export async function runDemo(config: Readonly<EcosConfig>, opts: DemoRunOptions): Promise<void> {
-  const registry: SchemaRegistry = config.registryUrl
-    ? new ConfluentSchemaRegistryClient({ host: config.registryUrl })
-    : new InMemorySchemaRegistry();
-  const readingSerde = avroSerde<MeterReading>(registry, loadSchema(METER_READING_SCHEMA));
-  const countSerde = avroSerde<DeviceCount>(registry, loadSchema(DEVICE_COUNT_SCHEMA));
-  const topology = buildCountingTopology({ readingSerde, countSerde, bySupplier: true });
-  const result = await runOnKafka(config, opts, topology, readingSerde);
-  printSummary(config, opts, result);
-}
-
-async function runOnKafka(
-  config: Readonly<EcosConfig>,
-  opts: DemoRunOptions,
-  topology: ReturnType<typeof buildCountingTopology>,
-  readingSerde: ReturnType<typeof avroSerde<MeterReading>>,
-): Promise<RunResult> {
-  const brokers = [...config.kafkaBrokers];
-  process.stderr.write(
-    `ecos run: Kafka driver on ${brokers.join(",")}, ${fmt(opts.records)} synthetic readings\n`,
-  );
-  const logger = consoleLogger(config.logLevel);
-  let committed = 0;
-  let expectedTotal = 0;
-  const driver = new KafkaDriver(topology, {
-    applicationId: config.applicationId,
-    brokers,
-    stateDir: config.stateDir,
-    logger,
-    onFailure: config.onFailure,
-    deadLetterTopic: config.deadLetterTopic,
-    replicationFactor: config.replicationFactor,
-    connectTimeoutMs: config.connectTimeoutMs,
-    createMissingTopics: { partitions: opts.partitions },
-    onCommit: (c) => (committed += c.records),
-  });
-  await driver.start();
-  const kafka = new Kafka({
-    clientId: `${config.applicationId}-loadgen`,
-    brokers,
-    logLevel: logLevel.NOTHING,
-  });
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
-  await producer.connect();
-  const topic = demoTopics().readings;
-  await readingSerde.prepare(topic);
-  const admin = kafka.admin();
-  await admin.connect();
-  const n = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 1;
-  const started = process.hrtime.bigint();
-  let batch: Array<{ key: string; value: Buffer; timestamp: string; partition: number }> = [];
-  for (const r of syntheticReadings(opts.records, opts.devices)) {
-    const key = Buffer.from(r.deviceId);
-    batch.push({
-      key: r.deviceId,
-      value: readingSerde.serialize(topic, r),
-      timestamp: String(r.readAt),
-      partition: partitionForKey(key, n),
-    });
-    if (batch.length === 5000) {
-      await producer.send({ topic, messages: batch });
-      batch = [];
-    }
-  }
-  if (batch.length > 0) await producer.send({ topic, messages: batch });
-  await producer.disconnect();
-  // The topic may hold readings from earlier runs: the counts must cover everything in it, each once.
-  const offsets = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const inTopic = offsets.reduce((sum, o) => sum + Number(o.high) - Number(o.low), 0);
-  const counted = (store: string): number =>
-    driver.storeEntries<DeviceCount>(store).reduce((sum, [, c]) => sum + c.count, 0);
-  let last = 0;
-  while (counted(DEMO_STORES.deviceCounts) < inTopic || counted(DEMO_STORES.supplierCounts) < inTopic) {
-    await new Promise((r) => setTimeout(r, 200));
-    if (committed - last >= 100_000) {
-      progress("committed", committed, inTopic * 2);
-      last = committed;
-    }
-  }
-  expectedTotal = inTopic;
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const result: RunResult = {
-    mode: `Kafka (${brokers.join(",")}), exactly-once transactions`,
-    seconds,
-    deviceCounts: driver.storeEntries<DeviceCount>(DEMO_STORES.deviceCounts),
-    supplierCounts: driver.storeEntries<DeviceCount>(DEMO_STORES.supplierCounts),
-    deadLetters: 0,
-    expectedTotal,
-  };
-  await driver.stop();
-  return result;
-}
-
-/** Aggregates the device counts with embedded ClickHouse, as analysts will query the real tables. */
-function chdbSummary(config: Readonly<EcosConfig>, counts: Array<[string, DeviceCount]>): string {
-  const dir = path.join(config.stateDir, "chdb-demo");
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const session = new Session(dir);
-  try {
-    session.query(
-      "CREATE TABLE device_counts (device_id String, readings UInt64, last_read_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY device_id",
-    );
-    const rows = counts.map(([, c]) =>
-      JSON.stringify({ device_id: c.deviceId, readings: c.count, last_read_at: c.lastReadAt }),
-    );
-    for (let i = 0; i < rows.length; i += 10_000) {
-      session.query(`INSERT INTO device_counts FORMAT JSONEachRow ${rows.slice(i, i + 10_000).join("\n")}`);
-    }
-    return session
-      .query(
-        "SELECT count() AS devices, sum(readings) AS total_readings, min(readings) AS min_per_device, " +
-          "round(avg(readings), 1) AS avg_per_device, max(readings) AS max_per_device, " +
-          "max(last_read_at) AS last_reading FROM device_counts",
-        "PrettyCompactNoEscapes",
-      )
-      .trimEnd();
-  } finally {
-    session.cleanup?.();
-  }
-}
-
-function printSummary(config: Readonly<EcosConfig>, opts: DemoRunOptions, r: RunResult): void {
-  const total = r.deviceCounts.reduce((n, [, c]) => n + c.count, 0);
-  const lines = [
-    "",
-    "ecos run — summary",
-    `  mode                 ${r.mode}`,
-    `  readings in          ${fmt(opts.records)} on meter.readings (${opts.partitions} partitions, Avro)`,
-    `  devices counted      ${fmt(r.deviceCounts.length)} (store ${DEMO_STORES.deviceCounts}), ${fmt(total)} readings`,
-    `  suppliers counted    ${r.supplierCounts.map(([k, c]) => `${k}=${fmt(c.count)}`).join("  ")}`,
-    `  dead letters         ${fmt(r.deadLetters)}`,
-    `  elapsed              ${r.seconds.toFixed(2)} s (${fmt(Math.round(opts.records / r.seconds))} readings/s)`,
-    `  check                ${
-      total === r.expectedTotal
-        ? `OK: every reading counted exactly once (${fmt(r.expectedTotal)} on the topic)`
-        : `MISMATCH: ${fmt(total)} counted, ${fmt(r.expectedTotal)} expected`
-    }`,
-    "",
-    "  embedded ClickHouse (chDB) over the device counts:",
-    ...chdbSummary(config, r.deviceCounts)
-      .split("\n")
-      .map((l) => `    ${l}`),
-    "",
-  ];
-  process.stdout.write(lines.join("\n") + "\n");
-  if (total !== r.expectedTotal) process.exitCode = 2;
 }

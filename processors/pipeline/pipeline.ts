@@ -31,12 +31,12 @@ import type { CosAuthorisation, DeviceCommand, S1spRequest } from "../cos/record
 import { COS_TOPICS } from "../cos/records";
 import { cosAvroSerdes } from "../cos/serdes";
 import type { DccUser } from "../dsp/csv";
-import { dspAvroSerdes } from "../dsp/serdes";
+import type { dspAvroSerdes } from "../dsp/serdes";
 import { buildDspValidateTopology, DSP_TOPICS } from "../dsp/topology";
 import { InlineDspVerifier, type DspVerifierPort } from "../dsp/verifier";
 import { buildDispatchTopology, DISPATCH_TOPICS } from "../dispatch/topology";
 import { InlineCosPartyCrypto, type CosPartyCryptoPort } from "../ecos-party/crypto";
-import { cosPartyAvroSerdes } from "../ecos-party/serdes";
+import type { cosPartyAvroSerdes } from "../ecos-party/serdes";
 import { buildEcosPartyTopology, buildTcosPartyTopology, cosPartyTopics } from "../ecos-party/topology";
 import { EcosError } from "../runtime/errors";
 import { InProcessDriver, type LogRecord, type OutputRecord } from "../runtime/in-process-driver";
@@ -52,6 +52,7 @@ import {
   dispatchSerdesOf,
   seededCosPartyCrypto,
   seededDispatchTrust,
+  stageSerdesOver,
   trackerSerdesOf,
 } from "./seeded-stages";
 import { avroSerde, loadSchema } from "../../schemas/avro";
@@ -244,12 +245,8 @@ export class EmbeddedPipeline {
     const creds = o.credentials;
     const cast = creds.cast;
     const registry = new InMemorySchemaRegistry();
-    const dsp = dspAvroSerdes(registry);
-    const cos = cosAvroSerdes(registry);
-    const anomaly = anomalyAvroSerdes(registry);
-    const party = cosPartyAvroSerdes(registry);
-    const alert = avroSerde<DccAlertEvent>(registry, loadSchema(EVENT_SCHEMAS.dccAlertEvent));
-    const stageSerdes = { dsp, cos, anomaly, alert };
+    const stageSerdes = stageSerdesOver(registry);
+    const { dsp, anomaly, party } = stageSerdes;
     const driverOptions = (applicationId: string) => ({
       applicationId,
       partitions: o.partitions ?? 1,

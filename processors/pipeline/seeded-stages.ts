@@ -1,7 +1,7 @@
 /**
  * What every composition of the 6.23 stages over the seeded test PKI needs alike — the embedded
  * pipeline (pipeline.ts) and the real-broker application of the end-to-end test and bench
- * (test/integration/fixtures/cos-pipeline-app.ts): the CoS Parties' key material, the trust dispatch
+ * (kafka-pipeline.ts, `ecos run --kafka`): the CoS Parties' key material, the trust dispatch
  * places in both parties and the DSP, and the dispatch and tracker serdes taken from the product's.
  */
 import type { AnomalySerdes } from "../anomaly/topology";
@@ -12,7 +12,14 @@ import type { DspSerdes } from "../dsp/topology";
 import type { CosPartyCryptoOptions } from "../ecos-party/crypto";
 import type { Serde } from "../runtime/serde";
 import type { TrackerSerdes } from "../tracker/topology";
-import type { DccAlertEvent } from "../../schemas/event-records";
+import { EVENT_SCHEMAS, type DccAlertEvent } from "../../schemas/event-records";
+import { avroSerde, loadSchema } from "../../schemas/avro";
+import type { SchemaRegistry } from "../../schemas/registry";
+import { anomalyAvroSerdes } from "../anomaly/serdes";
+import { cosAvroSerdes } from "../cos/serdes";
+import { dspAvroSerdes } from "../dsp/serdes";
+import { cosPartyAvroSerdes } from "../ecos-party/serdes";
+import type { CosPartySerdes } from "../ecos-party/records";
 import type { SeededCredentials } from "../../deploy/sim/credentials";
 import { opensslEcdsa } from "../../workers/crypto/ecdsa";
 
@@ -61,6 +68,17 @@ export interface StageSerdes {
   readonly cos: CosSerdes;
   readonly anomaly: AnomalySerdes;
   readonly alert: Serde<DccAlertEvent>;
+}
+
+/** The stages' serdes plus the CoS Parties', all Avro over one schema registry. */
+export function stageSerdesOver(registry: SchemaRegistry): StageSerdes & { readonly party: CosPartySerdes } {
+  return {
+    dsp: dspAvroSerdes(registry),
+    cos: cosAvroSerdes(registry),
+    anomaly: anomalyAvroSerdes(registry),
+    alert: avroSerde<DccAlertEvent>(registry, loadSchema(EVENT_SCHEMAS.dccAlertEvent)),
+    party: cosPartyAvroSerdes(registry),
+  };
 }
 
 export function dispatchSerdesOf(s: StageSerdes): DispatchSerdes {

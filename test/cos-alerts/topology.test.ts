@@ -6,7 +6,6 @@
  */
 import { InProcessDriver, type OutputRecord } from "../../processors/runtime/in-process-driver";
 import type { DccAlertEvent, DeviceSnapshot, SupplierRegistration } from "../../schemas/event-records";
-import type { DccUser } from "../../processors/dsp/csv";
 import { epochDay } from "../../processors/dsp/reference-data";
 import { InMemorySchemaRegistry } from "../../schemas/registry";
 import {
@@ -20,58 +19,22 @@ import {
 } from "../../processors/cos-alerts/topology";
 import { cosAlertAvroSerdes } from "../../processors/cos-alerts/serdes";
 import type { DeviceHubMemory } from "../../processors/cos-alerts/rule";
-
-const GO_LIVE = Date.parse("2026-06-01T00:00:00Z");
-const AFTER = Date.parse("2026-07-10T09:00:00Z");
-const BEFORE = Date.parse("2026-05-20T09:00:00Z");
-const DAY = 86_400_000;
-
-const ESME = "00-DB-12-34-56-78-90-A0";
-const GPF = "00-DB-12-34-56-78-90-B0";
-const CHF_1 = "00-DB-12-34-56-78-90-C1";
-const CHF_2 = "00-DB-12-34-56-78-90-C2";
-const MPAN = "1312345678333";
-
-const USER_A = "90-B3-D5-1F-30-01-00-00";
-const USER_A_GAS = "90-B3-D5-1F-30-01-00-01";
-const USER_B = "90-B3-D5-1F-30-03-00-00";
-
-const USERS: DccUser[] = [
-  { userId: USER_A, roles: ["IS"], status: "ACTIVE", mpids: ["ACEE", "ACG"] },
-  { userId: USER_A_GAS, roles: ["GS"], status: "ACTIVE", mpids: ["ACEE", "ACG"] },
-  { userId: USER_B, roles: ["IS", "GS"], status: "ACTIVE", mpids: ["BBEE"] },
-];
-
-function snapshot(overrides: Partial<DeviceSnapshot> = {}): DeviceSnapshot {
-  return {
-    deviceId: ESME,
-    deviceType: "ESME",
-    deviceManufacturer: "ACME",
-    deviceModel: "M1",
-    firmwareVersion: "1.0",
-    smetsGeneration: "SMETS2",
-    deviceStatus: "COMMISSIONED",
-    chfDeviceId: CHF_1,
-    importMpxn: MPAN,
-    cosCredential: "TCOS",
-    commissionedAt: null,
-    snapshotAt: AFTER,
-    ...overrides,
-  };
-}
-
-function registration(overrides: Partial<SupplierRegistration> = {}): SupplierRegistration {
-  return {
-    mpxn: MPAN,
-    fuel: "ELECTRICITY",
-    supplierMpid: "ACEE",
-    effectiveFrom: epochDay("2026-01-01"),
-    effectiveTo: null,
-    registrationVersion: 1,
-    receivedAt: 1,
-    ...overrides,
-  };
-}
+import {
+  GO_LIVE,
+  AFTER,
+  BEFORE,
+  DAY,
+  ESME,
+  GPF,
+  CHF_1,
+  CHF_2,
+  USER_A,
+  USER_A_GAS,
+  USER_B,
+  USERS,
+  snapshot,
+  registration,
+} from "./fixtures";
 
 interface Rig {
   readonly driver: InProcessDriver;

@@ -52,10 +52,10 @@ describe("ecos CLI", () => {
   });
 
   test("a bad flag or setting stops with a clear message and a non-zero exit", () => {
-    const badFlag = ecos(["run", "--records", "-5"]);
+    const badFlag = ecos(["run", "--requests", "-5"]);
     expect(badFlag.code).not.toBe(0);
-    expect(badFlag.stderr).toMatch(/--records.*positive integer/);
-    const badEnv = ecos(["run", "--records", "10"], { ECOS_ON_FAILURE: "ignore" });
+    expect(badFlag.stderr).toMatch(/--requests.*positive integer/);
+    const badEnv = ecos(["run", "--requests", "10"], { ECOS_ON_FAILURE: "ignore" });
     expect(badEnv.code).toBe(1);
     expect(badEnv.stderr).toMatch(/error ECOS_CONFIG_INVALID: ECOS_ON_FAILURE="ignore" is not valid/);
   });

@@ -2,9 +2,10 @@
  * SRV 6.23 end to end on the real broker and schema registry: a few hundred signed requests (SMETS2
  * devices holding the ECoS or the TCoS credential, SMETS1 devices, future-dated requests,
  * cancellations, invalid ones) through dsp-validate, the ECoS and TCoS Parties, dispatch and the
- * response tracker — five Kafka drivers in one child process (fixtures/cos-pipeline-app.ts) — to the
- * device and S1SP simulators (`ecos sim`, another process, same seed) and back. The pipeline process
- * is SIGKILLed once mid-run and restarted.
+ * response tracker — `ecos run --kafka` as an operator starts it, a Kafka driver per stage in one child
+ * process — to the device and S1SP simulators (`ecos sim`, another process, same seed) and back. The
+ * stages run in two processes as an operator may split them (A: DSP, tracker, N65; B: CoS Parties,
+ * dispatch); B is SIGKILLed at a third of the answers and restarted, A at two thirds.
  *
  * Shown: every request gets exactly one final Service Response (the DSP's I99 acknowledgement is not
  * final; a DSP, CoS Party or dispatch refusal, or the tracker's answer, is); SMETS2+ requests are
@@ -34,6 +35,7 @@ import {
   e2eTraffic,
   produceValues,
   startPipelineApp,
+  type PipelineAppConfig,
   startSim,
   waitForGroups,
   type PipelineAppHandle,
@@ -42,7 +44,7 @@ import { duplicateIds } from "../helpers/invariants";
 import { trackChild } from "./children";
 import { progressReport, readTopic, removeRun, uniquePrefix } from "./kafka-harness";
 import { testServices } from "./services";
-import { cosPipelineAppIds } from "./fixtures/cos-pipeline-app";
+import { kafkaStageAppIds } from "../../processors/pipeline/kafka-pipeline";
 
 const SEED = "cos-e2e-it";
 const DEVICES = 400;
@@ -57,14 +59,14 @@ const REPLAYS = process.env["ECOS_COS_E2E_REPLAYS"] !== "0";
 /** Future-dated requests execute this long after they are signed: after the kill and the restart. */
 const EXECUTION_DELAY_MS = 75_000;
 
-describe("SRV 6.23 end to end on Kafka with the simulators, across a SIGKILL of the pipeline", () => {
+describe("SRV 6.23 end to end on Kafka with the simulators, across a SIGKILL of each stage process", () => {
   const services = testServices();
   const brokers = services.kafkaBrokers;
   const kafka = new Kafka({ clientId: "cos-e2e-it", brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   const prefix = uniquePrefix("cos-e2e");
-  const appIdPrefix = `${prefix}app-`;
-  const ids = cosPipelineAppIds(appIdPrefix);
+  const applicationId = `${prefix}app`;
+  const ids = kafkaStageAppIds(`${applicationId}-`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-cos-e2e-it-"));
   const stateFile = path.join(dir, "sim-state.json");
   const registry = new ConfluentSchemaRegistryClient({ host: services.registryUrl });
@@ -89,7 +91,7 @@ describe("SRV 6.23 end to end on Kafka with the simulators, across a SIGKILL of 
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test(`~${REQUESTS} requests (SMETS2 ECoS/TCoS, SMETS1, future-dated, cancellations, invalid), one SIGKILL`, async () => {
+  test(`~${REQUESTS} requests (SMETS2 ECoS/TCoS, SMETS1, future-dated, cancellations, invalid), both stage processes SIGKILLed once`, async () => {
     // Deterministic for the seed; signed again just before sending, with the execution time then.
     const trafficAt = (executionAt: number) =>
       e2eTraffic({
@@ -143,11 +145,11 @@ describe("SRV 6.23 end to end on Kafka with the simulators, across a SIGKILL of 
       },
       trackChild,
     );
-    const appConfig = {
+    const appConfig: PipelineAppConfig = {
       brokers,
       registryUrl: services.registryUrl,
       topicPrefix: prefix,
-      appIdPrefix,
+      applicationId,
       stateDir: path.join(dir, "app"),
       seed: SEED,
       crypto: "inline",
@@ -163,8 +165,22 @@ describe("SRV 6.23 end to end on Kafka with the simulators, across a SIGKILL of 
         await new Promise((r) => setTimeout(r, 200));
       }
     };
-    const first = startPipelineApp(appConfig, trackChild);
-    await waitStarted(first);
+    // Two processes, as an operator splits the stages: A runs the DSP, the tracker and N65; B the CoS
+    // Parties and dispatch. Each is SIGKILLed once while the other keeps running.
+    const configA: PipelineAppConfig = {
+      ...appConfig,
+      stages: "dsp,tracker,cos-alerts",
+      stateDir: path.join(dir, "a"),
+    };
+    const configB: PipelineAppConfig = {
+      ...appConfig,
+      stages: "ecos,tcos,dispatch",
+      stateDir: path.join(dir, "b"),
+    };
+    const a1 = startPipelineApp(configA, trackChild);
+    const b1 = startPipelineApp(configB, trackChild);
+    await waitStarted(a1);
+    await waitStarted(b1);
     await waitForGroups(
       admin,
       [
@@ -186,24 +202,36 @@ describe("SRV 6.23 end to end on Kafka with the simulators, across a SIGKILL of 
       BytesSerde,
     );
 
-    // SIGKILL once a third of the requests have been answered by the tracker, then restart.
+    // SIGKILL B (CoS Parties, dispatch) once a third of the requests have their tracker answer, restart
+    // it; SIGKILL A (DSP, tracker) at two thirds, restart it.
     const accepted = requests.filter((r) => r.dspAccepts);
-    const until = Date.now() + 120_000;
-    while (first.finals() < accepted.length / 3) {
-      if (first.child.exitCode !== null) throw new Error(`pipeline app exited: ${first.stderr()}`);
-      if (Date.now() > until) throw new Error(`no progress before the kill: ${first.stderr().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    first.child.kill("SIGKILL");
-    await first.exited;
-    const killedAfter = first.finals();
-    const second = startPipelineApp(appConfig, trackChild);
+    const waitFinals = async (n: number, running: PipelineAppHandle[]): Promise<void> => {
+      const until = Date.now() + 150_000;
+      while (a1.finals() < n) {
+        for (const app of running)
+          if (app.child.exitCode !== null) throw new Error(`pipeline app exited: ${app.stderr()}`);
+        if (Date.now() > until) throw new Error(`no progress before the kill: ${a1.stderr().slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await waitFinals(accepted.length / 3, [a1, b1]);
+    b1.child.kill("SIGKILL");
+    await b1.exited;
+    const b2 = startPipelineApp(configB, trackChild);
+    await waitFinals((2 * accepted.length) / 3, [a1, b2]);
+    a1.child.kill("SIGKILL");
+    await a1.exited;
+    const killedAfter = a1.finals();
+    const a2 = startPipelineApp(configA, trackChild);
+    const apps = { a1, b1, a2, b2 };
 
     const diagnose = async (err: Error): Promise<never> => {
       const log = path.join(os.tmpdir(), `${prefix}pipeline.log`);
       fs.writeFileSync(
         log,
-        `--- first\n${first.stderr()}\n--- second\n${second.stderr()}\n--- sim\n${sim.stderr()}`,
+        Object.entries(apps)
+          .map(([name, app]) => `--- ${name}\n${app.stderr()}\n`)
+          .join("") + `--- sim\n${sim.stderr()}`,
       );
       const reports = await Promise.all([
         progressReport(kafka, ids.dsp, [t.requests], [t.responses]),
@@ -214,7 +242,7 @@ describe("SRV 6.23 end to end on Kafka with the simulators, across a SIGKILL of 
         progressReport(kafka, `${prefix}sim`, [t.deviceCommands, t.s1spRequests], [t.deviceResponses]),
       ]);
       throw new Error(
-        `${err.message}\n${reports.join("\n")}\nlogs in ${log}; second: ${second.stderr().slice(-2000)}`,
+        `${err.message}\n${reports.join("\n")}\nlogs in ${log}; a2: ${a2.stderr().slice(-2000)}`,
       );
     };
 
@@ -247,15 +275,18 @@ describe("SRV 6.23 end to end on Kafka with the simulators, across a SIGKILL of 
       timeoutMs: 5000,
     });
 
-    second.child.kill("SIGTERM");
-    expect(await second.exited).toBe(0);
+    a2.child.kill("SIGTERM");
+    b2.child.kill("SIGTERM");
+    expect(await a2.exited).toBe(0);
+    expect(await b2.exited).toBe(0);
     sim.child.kill("SIGTERM");
     expect(await sim.exited).toBe(0);
 
     process.stderr.write(
-      `cos-e2e: ${requests.length} requests, ${accepted.length} passed the DSP; killed after ${killedAfter} ` +
-        `tracker finals; ${commands.length} device commands, ${s1sp.length} S1SP requests; driver start retries: ` +
-        `${JSON.stringify([...first.startRetries(), ...second.startRetries()])}\n`,
+      `cos-e2e: ${requests.length} requests, ${accepted.length} passed the DSP; CoS Parties + dispatch killed ` +
+        `after a third, DSP + tracker after ${killedAfter} tracker finals; ${commands.length} device commands, ` +
+        `${s1sp.length} S1SP requests; driver start retries: ` +
+        `${JSON.stringify(Object.values(apps).flatMap((app) => app.startRetries()))}\n`,
     );
     expect(killedAfter).toBeLessThan(accepted.length);
     expect(dead).toHaveLength(0);

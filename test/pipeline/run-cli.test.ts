@@ -13,7 +13,7 @@ function ecos(args: string[]): { code: number | null; stdout: string; stderr: st
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-run-"));
   try {
     const r = spawnSync(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ECOS_STATE_DIR: stateDir, ECOS_KAFKA_BROKERS: "" },
+      env: { ...process.env, ECOS_STATE_DIR: stateDir, ECOS_KAFKA_BROKERS: "", ECOS_REGISTRY_URL: "" },
       encoding: "utf8",
       timeout: 120_000,
     });
@@ -53,7 +53,55 @@ test("ecos run --requests 200 runs the pipeline, prints the summary, and repeats
 test("ecos run --help says what the embedded default and --kafka run", () => {
   const r = ecos(["run", "--help"]);
   expect(r.code).toBe(0);
-  for (const flag of ["--requests", "--devices", "--seed", "--rate", "--partitions", "--kafka", "--records"])
+  for (const flag of [
+    "--requests",
+    "--devices",
+    "--seed",
+    "--rate",
+    "--partitions",
+    "--kafka",
+    "--stages",
+    "--events",
+  ])
     expect(r.stdout).toContain(flag);
-  expect(r.stdout.replace(/\s+/g, " ")).toMatch(/With --kafka: the foundation's demo topology/);
+  const text = r.stdout.replace(/\s+/g, " ");
+  expect(text).toMatch(
+    /With --kafka: the pipeline's stages \(dsp, ecos, tcos, dispatch, tracker, cos-alerts\)/,
+  );
+});
+
+test("ecos run --kafka refuses an unknown stage and a missing registry before touching the cluster", () => {
+  // Nothing listens on port 1: a configuration error must be reported before any connection attempt.
+  const badStage = ecos([
+    "run",
+    "--kafka",
+    "127.0.0.1:1",
+    "--registry",
+    "http://127.0.0.1:1",
+    "--stages",
+    "dsp,dspatch",
+  ]);
+  expect(badStage.code).toBe(1);
+  expect(badStage.stderr).toContain("ECOS_CONFIG_INVALID");
+  expect(badStage.stderr).toContain('unknown stage(s) "dspatch"');
+  const noRegistry = ecos(["run", "--kafka", "127.0.0.1:1"]);
+  expect(noRegistry.code).toBe(1);
+  expect(noRegistry.stderr).toMatch(/ECOS_CONFIG_INVALID: ecos run --kafka needs the schema registry/);
+  const badCrypto = ecos([
+    "run",
+    "--kafka",
+    "127.0.0.1:1",
+    "--registry",
+    "http://127.0.0.1:1",
+    "--crypto",
+    "gpu",
+  ]);
+  expect(badCrypto.code).toBe(1);
+  expect(badCrypto.stderr).toContain('--crypto "gpu": expected inline or pool');
+});
+
+test("ecos demo needs Kafka brokers and says so", () => {
+  const r = ecos(["demo"]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("ECOS_CONFIG_INVALID: ecos demo needs Kafka brokers");
 });
