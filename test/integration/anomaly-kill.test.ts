@@ -34,7 +34,7 @@ import { partitionForKey } from "../../processors/runtime/partitioner";
 import type { Serde } from "../../processors/runtime/serde";
 import { ConfluentSchemaRegistryClient, InMemorySchemaRegistry } from "../../schemas/registry";
 import { duplicateIds } from "../helpers/invariants";
-import { readTopic, uniquePrefix } from "./kafka-harness";
+import { consumedToEnd, progressReport, readTopic, uniquePrefix } from "./kafka-harness";
 import { testServices } from "./services";
 import { trackChild } from "./children";
 
@@ -282,6 +282,31 @@ describe("DSP anomaly detection: exact state across SIGKILL on the real broker",
     await producer.disconnect();
   }
 
+  /**
+   * Waits until the group's committed offsets reach the end of the inputs (the broker's record, which
+   * a kill cannot make the test miscount); on a time-out the error shows where each partition stands.
+   */
+  async function consumed(run: Run, inputs: string[], what: string): Promise<void> {
+    let done = false;
+    let checking = false;
+    const poll = setInterval(() => {
+      if (checking || done) return;
+      checking = true;
+      consumedToEnd(admin, appId, inputs)
+        .then((d) => void (done = d))
+        .catch(() => {})
+        .finally(() => void (checking = false));
+    }, 250);
+    try {
+      await run.waitFor(() => done, what, 120_000);
+    } catch (err) {
+      const report = await progressReport(kafka, appId, inputs, [topics.passed, topics.quarantined]);
+      throw new Error(`${(err as Error).message}\n${report}`);
+    } finally {
+      clearInterval(poll);
+    }
+  }
+
   test("counts, ADT tables, request ids and quarantine identical to the reference after kills and restores", async () => {
     const input = inputs();
     const ref = await reference(input);
@@ -312,14 +337,14 @@ describe("DSP anomaly detection: exact state across SIGKILL on the real broker",
     expect(total).toBeLessThan(inputCount); // killed mid-stream
 
     run = startApp(args);
-    await run.waitFor(() => total + run.committed >= inputCount, "every request after a kill", 120_000);
+    await consumed(run, [topics.adtFiles, topics.requests], "every request after a kill");
     expect(run.restoredRecords).toBeGreaterThan(0);
     await produce(
       topics.exitQuarantine,
       ref.exits.map((x) => ({ key: x.userId, value: x, timestamp: x.issuedAt })),
       serdes.exit,
     );
-    await run.waitFor(() => total + run.committed >= inputCount + ref.exits.length, "the exit instructions");
+    await consumed(run, [topics.adtFiles, topics.requests, topics.exitQuarantine], "the exit instructions");
 
     // Outputs: everything exactly once (read committed).
     const passed = await readTopic(kafka, topics.passed, serdes.request, ref.passed.length, {

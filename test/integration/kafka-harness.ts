@@ -245,6 +245,24 @@ export async function waitFor(pred: () => boolean, what: string, ms = 120000): P
 }
 
 /**
+ * Whether a consumer group's committed offsets have reached the end of every partition of its input
+ * topics: the broker's own record of what was consumed, unlike counts an application prints after each
+ * commit (a SIGKILL between a transaction's commit and the print loses the print, not the commit).
+ * Input topics must be written without transactions, so the end offset is the last record + 1.
+ */
+export async function consumedToEnd(admin: Admin, groupId: string, topics: string[]): Promise<boolean> {
+  for (const t of await admin.fetchOffsets({ groupId, topics })) {
+    const ends = await admin.fetchTopicOffsets(t.topic);
+    for (const e of ends) {
+      if (BigInt(e.high) <= BigInt(e.low)) continue; // nothing to consume, nothing committed
+      const committed = t.partitions.find((p) => p.partition === e.partition)?.offset ?? "-1";
+      if (BigInt(committed) < BigInt(e.high)) return false;
+    }
+  }
+  return true;
+}
+
+/**
  * Where a consumer group stands on its input topics, and how many records each output topic holds
  * committed vs in all (read_uncommitted): the evidence a failed read needs — input left unconsumed,
  * or outputs written but invisible behind an open transaction.
