@@ -12,7 +12,8 @@ const MINUTE = 60_000;
 export type Remembered = "new" | "duplicate" | "too-old";
 
 /**
- * Request ids counted within the retention (store key: see `keyOf`; value: receipt time, epoch ms).
+ * Request ids counted within the retention (store key: see `keyOf`; value: the start of the receipt
+ * minute, epoch ms).
  *
  * Why a store of ids and not idempotence by design: the count is a sum, and a sum cannot tell a
  * redelivered copy from a new request with the same content; DUIS RequestIDs carry a counter, but its
@@ -24,29 +25,45 @@ export type Remembered = "new" | "duplicate" | "too-old";
  *
  * Expiry is exact to the receipt minute and independent of arrival order, so a restored instance
  * evicts exactly what the original would have: entries are indexed by receipt minute, and every
- * minute older than (newest receipt - retention) is dropped whole.
+ * minute older than (newest receipt minute - retention) is dropped whole. The retention is a whole
+ * number of minutes, so nothing finer than the receipt minute is ever used: that is what the store
+ * holds (the minute's start, epoch ms), and the ids of one minute then share one changelog value
+ * (`epochMillisSerde` hands out the same bytes for a repeated value) instead of costing a buffer
+ * each. Entries written with the exact receipt time (before this) are read the same way.
  */
 export class RequestDeduplicator {
   private readonly byMinute = new Map<number, string[]>();
-  private newest = Number.NEGATIVE_INFINITY;
+  private newestMinute = Number.NEGATIVE_INFINITY;
   private cutoffMinute = Number.NEGATIVE_INFINITY;
+  private readonly retentionMinutes: number;
+  /** The list of `byMinute` that `index` used last, and its minute. */
+  private lastMinute = Number.NaN;
+  private lastKeys: string[] = [];
 
   constructor(
     private readonly store: KeyValueStore<number>,
-    private readonly retentionMs: number,
+    retentionMs: number,
   ) {
+    if (!Number.isInteger(retentionMs / MINUTE))
+      throw new RangeError(`request-id retention must be whole minutes, got ${retentionMs} ms`);
+    this.retentionMinutes = retentionMs / MINUTE;
     for (const [key, receivedAt] of store.all()) {
-      this.index(key, receivedAt);
-      if (receivedAt > this.newest) this.newest = receivedAt;
+      const m = Math.floor(receivedAt / MINUTE);
+      this.index(key, m);
+      if (m > this.newestMinute) this.newestMinute = m;
     }
-    this.cutoffMinute = Math.floor((this.newest - this.retentionMs) / MINUTE);
+    this.cutoffMinute = this.newestMinute - this.retentionMinutes;
   }
 
-  private index(key: string, receivedAt: number): void {
-    const m = Math.floor(receivedAt / MINUTE);
-    let keys = this.byMinute.get(m);
-    if (!keys) this.byMinute.set(m, (keys = []));
-    keys.push(key);
+  private index(key: string, minute: number): void {
+    // Ids arrive in receipt order almost always: the last minute's list saves a map lookup.
+    if (minute !== this.lastMinute) {
+      let keys = this.byMinute.get(minute);
+      if (!keys) this.byMinute.set(minute, (keys = []));
+      this.lastMinute = minute;
+      this.lastKeys = keys;
+    }
+    this.lastKeys.push(key);
   }
 
   /**
@@ -62,18 +79,16 @@ export class RequestDeduplicator {
 
   /** Remembers a request id; says whether it is new, a copy already counted, or too old to count. */
   remember(userId: string, requestId: string, receivedAt: number): Remembered {
-    if (Math.floor(receivedAt / MINUTE) < this.cutoffMinute) return "too-old";
+    const minute = Math.floor(receivedAt / MINUTE);
+    if (minute < this.cutoffMinute) return "too-old";
     const key = RequestDeduplicator.keyOf(userId, requestId);
     if (this.store.get(key) !== undefined) return "duplicate";
-    this.store.put(key, receivedAt);
-    this.index(key, receivedAt);
-    if (receivedAt > this.newest) {
-      this.newest = receivedAt;
-      const cutoff = Math.floor((receivedAt - this.retentionMs) / MINUTE);
-      if (cutoff > this.cutoffMinute) {
-        this.cutoffMinute = cutoff;
-        this.evict();
-      }
+    this.store.put(key, minute * MINUTE);
+    this.index(key, minute);
+    if (minute > this.newestMinute) {
+      this.newestMinute = minute;
+      this.cutoffMinute = minute - this.retentionMinutes;
+      this.evict();
     }
     return "new";
   }
@@ -83,20 +98,30 @@ export class RequestDeduplicator {
       if (m >= this.cutoffMinute) continue;
       for (const k of keys) this.store.delete(k);
       this.byMinute.delete(m);
+      if (m === this.lastMinute) this.lastMinute = Number.NaN;
     }
   }
 }
 
+/** The bytes last written by epochMillisSerde and the value they hold. */
+let lastMillis = Number.NaN;
+let lastMillisBytes: Buffer = Buffer.alloc(8);
+
 /**
  * Epoch milliseconds as a signed 64-bit big-endian integer (the encoding of Int64Serde, without a
- * BigInt per value: one is written for every counted request).
+ * BigInt per value: one is written for every counted request). A value equal to the previous one
+ * gets the very same Buffer (the ids of one receipt minute share their value): the buffers it
+ * returns are shared and must never be written to.
  */
 export const epochMillisSerde: Serde<number> = {
   name: "int64:epoch-millis",
   serialize: (_topic, value) => {
+    if (value === lastMillis) return lastMillisBytes;
     const b = Buffer.allocUnsafe(8);
     b.writeInt32BE(Math.floor(value / 0x1_0000_0000), 0);
     b.writeUInt32BE(value >>> 0, 4);
+    lastMillis = value;
+    lastMillisBytes = b;
     return b;
   },
   deserialize: (_topic, data) => data.readInt32BE(0) * 0x1_0000_0000 + data.readUInt32BE(4),

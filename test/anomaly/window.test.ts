@@ -152,6 +152,51 @@ describe("request-id memory", () => {
     }
   });
 
+  test("remembers the receipt minute, and the ids of one minute share their changelog bytes", () => {
+    const store = new InMemoryKeyValueStore<number>("d");
+    const d = new RequestDeduplicator(store, retention);
+    d.remember("u", "a", T0 + 5 * MIN + 1_234);
+    d.remember("u", "b", T0 + 5 * MIN + 59_999);
+    expect(store.all()).toEqual([
+      ["u|a", T0 + 5 * MIN],
+      ["u|b", T0 + 5 * MIN],
+    ]);
+    const first = epochMillisSerde.serialize("t", T0 + 5 * MIN);
+    expect(epochMillisSerde.serialize("t", T0 + 5 * MIN)).toBe(first);
+    const other = epochMillisSerde.serialize("t", T0 + 6 * MIN);
+    expect(other).not.toBe(first);
+    expect(epochMillisSerde.deserialize("t", first)).toBe(T0 + 5 * MIN);
+    expect(epochMillisSerde.deserialize("t", other)).toBe(T0 + 6 * MIN);
+  });
+
+  test("a store written with exact receipt times is read as the same minutes", () => {
+    const times = [T0 + 2 * MIN + 59_999, T0 + 30 * MIN + 1, T0 + 62 * MIN + 30_000];
+    const exact = new InMemoryKeyValueStore<number>("exact");
+    const byMinute = new InMemoryKeyValueStore<number>("minutes");
+    times.forEach((t, k) => {
+      exact.put(`u|r${k}`, t);
+      byMinute.put(`u|r${k}`, Math.floor(t / MIN) * MIN);
+    });
+    const a = new RequestDeduplicator(exact, retention);
+    const b = new RequestDeduplicator(byMinute, retention);
+    // The newest is in minute 62: minute 2 (r0) is still inside the retention for both, minute 63
+    // cuts it off; a copy from minute 1 is too old for both.
+    for (const d of [a, b]) {
+      expect(d.remember("u", "r0", T0 + 2 * MIN + 59_999)).toBe("duplicate");
+      expect(d.remember("u", "late", T0 + 63 * MIN + 10)).toBe("new");
+      expect(d.remember("u", "r1", T0 + 30 * MIN + 1)).toBe("duplicate");
+      expect(d.remember("u", "x", T0 + MIN)).toBe("too-old");
+    }
+    expect(exact.all().map(([k]) => k)).toEqual(byMinute.all().map(([k]) => k));
+    expect(exact.all().map(([k]) => k)).toEqual(["u|late", "u|r1", "u|r2"]);
+  });
+
+  test("a retention that is not whole minutes is refused", () => {
+    expect(() => new RequestDeduplicator(new InMemoryKeyValueStore<number>("d"), MIN + 1)).toThrow(
+      /whole minutes/,
+    );
+  });
+
   test("rebuilt from its store, it evicts exactly what the original would have", () => {
     const a = new InMemoryKeyValueStore<number>("a");
     const b = new InMemoryKeyValueStore<number>("b");
@@ -189,6 +234,20 @@ describe("changelog form of a window set", () => {
     expect(set.rings[0]!.idx.map((i) => i - set.rings[0]!.idx[0]!)).toEqual([0, 2, 4, 6, 9]);
     expect(set.rings[0]!.cnt).toEqual([1, 1, 1, 2, 2]);
     expect(windowSetSerde.deserialize("t", windowSetSerde.serialize("t", set))).toEqual(set);
+  });
+
+  test("multi-byte bucket offsets and counts are sized exactly", () => {
+    const set: WindowSet = { rings: [newRing(1440, 1440), newRing(60, N)] };
+    const day = set.rings[0]!;
+    // Buckets of one minute: 1,000 gaps and counts of 200 and 20,000 need two- and three-byte varints.
+    for (let k = 0; k < 200; k++) addRequest(day, T0);
+    for (let k = 0; k < 20_000; k++) addRequest(day, T0 + 1_000 * MIN);
+    addRequest(day, T0 + 1_439 * MIN);
+    addRequest(set.rings[1]!, T0);
+    const bytes = windowSetSerde.serialize("t", set);
+    // Header 3, two rings of 15; day (offset + count per bucket): 1 + 2, 2 + 3, 2 + 1; hour: 2 + 1.
+    expect(bytes.length).toBe(3 + 15 + 3 + 5 + 3 + 15 + 3);
+    expect(windowSetSerde.deserialize("t", bytes)).toEqual(set);
   });
 
   test("refuses an unknown format or trailing bytes", () => {
