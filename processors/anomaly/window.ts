@@ -42,12 +42,13 @@ export function newRing(periodMinutes: number, bucketsPerWindow: number): Window
   return { periodMinutes, buckets: bucketsPerWindow, head: -1, total: 0, warned: false, idx: [], cnt: [] };
 }
 
-/** floor(t·N / P) with P in ms, exactly. */
+/**
+ * floor(t·N / P) with P in ms, exactly: t·N and P are integers below 2^53, so a quotient that is not
+ * a whole number lies at least 1/P from one, farther than the division's rounding error (below
+ * t·N/(P·2^53) < 1/P) can carry it — the floor of the rounded quotient is the exact one.
+ */
 export function bucketIndex(t: number, periodMinutes: number, buckets: number): number {
-  const p = periodMinutes * 60_000;
-  const tn = t * buckets;
-  const r = tn % p;
-  return (tn - (r < 0 ? r + p : r)) / p;
+  return Math.floor((t * buckets) / (periodMinutes * 60_000));
 }
 
 /** Start (epoch ms, rounded up) of absolute bucket `k`. */
@@ -117,10 +118,7 @@ export function copyRing(ring: WindowRing): WindowRing {
 
 const FORMAT_VERSION = 3;
 
-/** Reused encoding space: serialize is synchronous, so one buffer serves every call. */
-let scratch = new Uint8Array(4096);
-
-function writeVarint(b: Uint8Array, o: number, n: number): number {
+function writeVarint(b: Buffer, o: number, n: number): number {
   while (n >= 0x80) {
     b[o++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
@@ -129,9 +127,19 @@ function writeVarint(b: Uint8Array, o: number, n: number): number {
   return o;
 }
 
+/** Bytes of `n` as an unsigned LEB128 varint. */
+function varintBytes(n: number): number {
+  let bytes = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    bytes++;
+  }
+  return bytes;
+}
+
 /**
  * Compact binary changelog form of a WindowSet, written at every commit for every window touched
- * since the previous one (hence plain byte stores into one reused buffer). Layout: u8 version,
+ * since the previous one (hence plain byte stores, sized exactly beforehand). Layout: u8 version,
  * u16 rings (big-endian); per ring: u32 period minutes, u16 N, u48 head+1 (0: no request yet),
  * u8 warned, u16 non-empty buckets, then per bucket its index (the first as an offset from head-N,
  * the others as the distance from the previous one) and its count, as unsigned LEB128 varints.
@@ -140,10 +148,19 @@ export const windowSetSerde: Serde<WindowSet> = {
   name: "binary:WindowSet",
   serialize(_topic, value) {
     const rings = value.rings;
-    let need = 3;
-    for (let k = 0; k < rings.length; k++) need += 16 + 12 * (rings[k] as WindowRing).idx.length;
-    if (scratch.length < need) scratch = new Uint8Array(Math.max(need, scratch.length * 2));
-    const b = scratch;
+    // The exact size first, so the bytes are written once, straight into the record's buffer.
+    let size = 3;
+    for (let k = 0; k < rings.length; k++) {
+      const r = rings[k] as WindowRing;
+      size += 15;
+      let prev = r.head - r.buckets;
+      for (let j = 0; j < r.idx.length; j++) {
+        const i = r.idx[j] as number;
+        size += varintBytes(i - prev) + varintBytes(r.cnt[j] as number);
+        prev = i;
+      }
+    }
+    const b = Buffer.allocUnsafe(size);
     b[0] = FORMAT_VERSION;
     b[1] = rings.length >>> 8;
     b[2] = rings.length & 0xff;
@@ -179,9 +196,7 @@ export const windowSetSerde: Serde<WindowSet> = {
         prev = i;
       }
     }
-    const out = Buffer.allocUnsafe(o);
-    out.set(b.subarray(0, o));
-    return out;
+    return b;
   },
   deserialize(_topic, data) {
     let o = 0;
