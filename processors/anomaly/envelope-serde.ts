@@ -76,6 +76,26 @@ function readString(b: Buffer, end: number): string | undefined {
   return s;
 }
 
+/** The SRV last decoded and its bytes: a partition's requests name few SRVs, so most reuse it. */
+let lastSrv = "";
+let lastSrvBytes = Buffer.alloc(0);
+
+/** An Avro string that is most likely the SRV decoded last (the same string then, not a new one). */
+function readSrv(b: Buffer, end: number): string | undefined {
+  const n = readLength(b, end);
+  if (n < 0) return undefined;
+  const start = at;
+  at += n;
+  if (n === lastSrvBytes.length) {
+    let k = 0;
+    while (k < n && b[start + k] === lastSrvBytes[k]) k++;
+    if (k === n) return lastSrv;
+  }
+  lastSrv = b.toString("utf8", start, at);
+  lastSrvBytes = Buffer.from(b.subarray(start, at));
+  return lastSrv;
+}
+
 /**
  * Decodes the payload of a frame written with the envelope schema, or returns undefined when it is
  * not well-formed (the generic serde then reports why). Field order of ecos.duis.ServiceRequestEnvelope:
@@ -86,7 +106,7 @@ function decodeOwn(data: Buffer, schemaId: number): FramedEnvelope | undefined {
   at = FRAME_HEADER_BYTES;
   const requestId = readString(data, end);
   const userId = readString(data, end);
-  const srv = readString(data, end);
+  const srv = readSrv(data, end);
   const receivedAt = readLong(data, end);
   const deviceId = readString(data, end);
   const rawLength = readLength(data, end);

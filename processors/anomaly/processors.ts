@@ -329,6 +329,12 @@ class RequestChecker {
   }
 }
 
+/** The first check whose count is above its ADT (a loop: this runs for every request). */
+function firstBreach(checks: readonly WindowCheck[]): WindowCheck | undefined {
+  for (let k = 0; k < checks.length; k++) if ((checks[k] as WindowCheck).breached) return checks[k];
+  return undefined;
+}
+
 function event(
   party: AnomalyParty,
   r: ServiceRequestEnvelope,
@@ -404,7 +410,7 @@ export class DspAnomalyProcessor implements Processor<ServiceRequestEnvelope, un
       });
       this.ctx.forward({ key: r.userId, value: e, timestamp: ts }, this.outputs.events);
     }
-    const breach = result.checks.find((c) => c.breached);
+    const breach = firstBreach(result.checks);
     if (!breach) {
       this.ctx.forward(record, this.outputs.passed);
       return;
@@ -569,7 +575,7 @@ export class EcosPartyAnomalyProcessor implements Processor<ServiceRequestEnvelo
       this.ctx.forward(record, this.outputs.passed);
       return;
     }
-    const breach = result.checks.find((c) => c.breached);
+    const breach = firstBreach(result.checks);
     if (!breach) {
       this.ctx.forward(record, this.outputs.passed);
       return;

@@ -47,6 +47,17 @@ describe("ServiceRequestEnvelope serde", () => {
     expect(v.srv).toBe("6.23");
   });
 
+  test("an SRV is read right whether or not it is the one decoded before", async () => {
+    const { generic, fast } = await serdes();
+    const srvOf = async (srv: string) =>
+      (await fast.deserialize("in", generic.serialize("in", { ...sample, srv }))).srv;
+    // Repeats, same length with other bytes, other lengths, empty, multi-byte UTF-8.
+    const seq = ["6.23", "6.23", "6.24", "6.23", "1.1.1", "", "6.23", "8.1.1", "6.2é", "6.2é"];
+    const got: string[] = [];
+    for (const srv of seq) got.push(await srvOf(srv));
+    expect(got).toEqual(seq);
+  });
+
   test("passes a decoded record on as the bytes received; a value built in code is encoded", async () => {
     const { generic, fast } = await serdes();
     const bytes = generic.serialize("in", sample);
