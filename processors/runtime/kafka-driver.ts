@@ -61,8 +61,11 @@ export interface KafkaDriverOptions {
   /** Commit (one transaction) at least every this many records within a batch (default 5000). */
   readonly commitEveryRecords?: number;
   /**
-   * Partitions processed at once by this instance (default 3). Tasks are independent (own producer,
-   * own transactions), so while one waits for its commit another computes.
+   * Partitions processed at once by this instance (default: one per task, at most 64). Tasks are
+   * independent (own producer, own transactions), so while one waits for its commit another computes.
+   * kafkajs fetches again only when every batch of the previous fetch is done, so with fewer workers
+   * than tasks the batches of one fetch queue behind each other's commits and every hop between
+   * sub-topologies waits for the slowest queue.
    */
   readonly concurrentPartitions?: number;
   /**
@@ -197,7 +200,7 @@ export class KafkaDriver {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.opts.concurrentPartitions ?? 3,
+      partitionsConsumedConcurrently: this.opts.concurrentPartitions ?? Math.min(64, this.taskCount()),
       eachBatch: (payload) => this.onBatch(payload),
     });
     const tick = this.opts.wallClockTickMs ?? 1000;
@@ -205,6 +208,19 @@ export class KafkaDriver {
     const purgeEvery = this.opts.repartitionPurgeIntervalMs ?? 30000;
     if (purgeEvery > 0 && this.topology.internalTopics.size > 0)
       this.purgeTimer = setInterval(() => void this.purgeRepartitionTopics(), purgeEvery);
+  }
+
+  /** Tasks of this topology: one per partition of each sub-topology (topics must exist). */
+  private taskCount(): number {
+    let n = 0;
+    for (const st of this.topology.subtopologies) {
+      const first = st.sourceTopics[0];
+      n +=
+        first === undefined
+          ? 0
+          : (this.partitionCounts.get(first) ?? this.partitionCounts.get(this.resolve(first)) ?? 1);
+    }
+    return Math.max(1, n);
   }
 
   /** Resolves when the driver stops; rejects with the fatal error if it fails. */
