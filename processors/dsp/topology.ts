@@ -271,6 +271,14 @@ export interface DspValidateOptions {
   readonly backend?: StoreBackendKind;
   /** Forward accepted requests to the ECoS/TCoS Party topics (default true). */
   readonly routeToCosParty?: boolean;
+  /**
+   * Write accepted requests as received to anomaly.requests, the standalone anomaly application's
+   * input (default true). The 6.23 pipeline runs DSP anomaly detection in dispatch, after the CoS
+   * Authorisation Response (seed 003 §3.3), so it turns this off: the copy was ~4.5 KB per request
+   * through the broker that nothing read, and the internal record then carries only the
+   * countersigned bytes (which hold the request received) instead of both.
+   */
+  readonly anomalyCopy?: boolean;
   /** Observes each decision (metrics, tests). */
   readonly onDecision?: (d: { requestId: string; outcome: DspOutcomeId; stage: "verify" | "decide" }) => void;
 }
@@ -379,7 +387,8 @@ class DecisionWriter {
           deviceId: d.deviceId,
           raw: d.raw,
         };
-        this.ctx.forward({ key: d.userId, value: envelope, timestamp: d.receivedAt }, this.sinks.anomaly);
+        if (this.opts.anomalyCopy !== false)
+          this.ctx.forward({ key: d.userId, value: envelope, timestamp: d.receivedAt }, this.sinks.anomaly);
         if (this.opts.routeToCosParty !== false && d.countersigned && d.cosParty) {
           this.ctx.forward(
             { key: d.deviceId, value: { ...envelope, raw: d.countersigned }, timestamp: d.receivedAt },
@@ -568,7 +577,8 @@ export class DspVerifyProcessor implements Processor<Buffer, unknown> {
       signer: v.signer,
       failures,
       device: dev,
-      raw: record.value,
+      // Without the anomaly copy, only the countersigned bytes go on (they hold the request received).
+      raw: countersigned && this.opts.anomalyCopy === false ? NO_BYTES : record.value,
       countersigned: countersigned
         ? Buffer.from(countersigned.buffer, countersigned.byteOffset, countersigned.byteLength)
         : null,
@@ -576,6 +586,8 @@ export class DspVerifyProcessor implements Processor<Buffer, unknown> {
     this.ctx.forward({ key: req.importMpxn, value: pending, timestamp: receivedAt }, "by-mpxn-sink");
   }
 }
+
+const NO_BYTES = Buffer.alloc(0);
 
 function crashed(message: string): DspBatchItemResult {
   return { verification: { ok: false, code: "ECOS_WORKER_FAILED", message }, countersigned: null };

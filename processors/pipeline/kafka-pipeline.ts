@@ -312,6 +312,7 @@ export class KafkaPipeline {
           verifier,
           topicPrefix,
           backend,
+          anomalyCopy: false, // DSP anomaly detection runs inside dispatch
           ...(dspUsers ? { users: dspUsers } : {}),
         }),
       ]);

@@ -275,6 +275,7 @@ export class EmbeddedPipeline {
           serdes: dsp,
           verifier: dspVerifier,
           users,
+          anomalyCopy: false, // DSP anomaly detection runs inside dispatch
         }),
         driverOptions("ecos-dsp-validate"),
       ),
@@ -571,9 +572,6 @@ export class EmbeddedPipeline {
       // dsp-validate
       await this.responses("dsp-validate", await take(d.dsp, DSP_TOPICS.responses));
       stages.push(...(await take(d.dsp, DSP_TOPICS.stages)));
-      // DSP anomaly detection runs inside dispatch (before the device); this copy is for issue 4's
-      // standalone anomaly application, which the embedded pipeline does not run.
-      await take(d.dsp, DSP_TOPICS.anomaly);
       const toEcos = await take(d.dsp, DSP_TOPICS.ecosParty);
       const toTcos = await take(d.dsp, DSP_TOPICS.tcosParty);
       if (toEcos.length > 0) await d.ecos.pipeRaw(DSP_TOPICS.ecosParty, toEcos);

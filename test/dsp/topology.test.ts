@@ -9,6 +9,7 @@ import { parseXml } from "../../workers/xml/parser";
 import { TrustStore } from "../../workers/smki/trust";
 import { opensslEcdsa } from "../../workers/crypto/ecdsa";
 import { epochDay } from "../../processors/dsp/reference-data";
+import { BY_MPXN_TOPIC, pendingDecisionSerde } from "../../processors/dsp/topology";
 import { DEFAULT_RESPONSE_CODES } from "../../processors/dsp/response-codes";
 import { sign, signed623, unsigned623 } from "../workers/fixtures";
 import {
@@ -211,6 +212,26 @@ describe("dsp-validate: outputs and routing", () => {
     expect((await rig.stages()).map((s) => s.value.stage)).toEqual(["VALIDATED", "COS_PARTY_REQUESTED"]);
     const [response] = await rig.responses();
     expect(response!.value).toMatchObject({ supplierMpid: "ACEE", cosParty: "ECOS", deviceType: "ESME" });
+  });
+
+  test("without the anomaly copy, nothing goes to anomaly.requests and the request crosses the internal hop once, inside the countersigned bytes", async () => {
+    const rig = await dspRig({ extra: { anomalyCopy: false } });
+    const bytes = signed623();
+    await rig.submit(bytes);
+    expect(await rig.toAnomaly()).toHaveLength(0);
+    const [cos] = await rig.toCosParty("ecos");
+    const doc = parseXml(cos!.value.raw);
+    const trust = new TrustStore(cast().trust, opensslEcdsa);
+    expect(verifyDuisSignature(doc, { trust, ecdsa: opensslEcdsa, at: RECEIVED_AT, index: 0 }).ok).toBe(true);
+    expect(verifyDuisSignature(doc, { trust, ecdsa: opensslEcdsa, at: RECEIVED_AT, index: 1 }).ok).toBe(true);
+    const [pending] = await rig.driver.readOutput(BY_MPXN_TOPIC, pendingDecisionSerde());
+    expect(pending!.value.raw).toHaveLength(0);
+    expect(pending!.value.countersigned!.length).toBeGreaterThan(bytes.length);
+    // With the copy (the default), the internal record carries the bytes received as well.
+    const withCopy = await dspRig();
+    await withCopy.submit(bytes);
+    const [both] = await withCopy.driver.readOutput(BY_MPXN_TOPIC, pendingDecisionSerde());
+    expect(both!.value.raw.equals(bytes)).toBe(true);
   });
 
   test("a TCoS-credentialled SMETS2 device is routed to the TCoS Party; a SMETS1 device to the ECoS Party", async () => {
