@@ -34,6 +34,7 @@ import {
 } from "kafkajs";
 import type { FailureAction } from "./api";
 import { assertReadCommittedFilter } from "./kafkajs-check";
+import { installCoordinatorCache } from "./kafkajs-coordinator-cache";
 import { EcosError, asEcosError } from "./errors";
 import type { Logger } from "./logger";
 import { partitionForKey } from "./partitioner";
@@ -157,6 +158,8 @@ export class KafkaDriver {
   async start(): Promise<void> {
     // Exactly-once needs a correct read_committed filter in kafkajs (deploy/patches/README.md).
     assertReadCommittedFilter();
+    // One FindCoordinator per transactional request otherwise (kafkajs-coordinator-cache.ts).
+    installCoordinatorCache();
     this.admin = await this.connectAdmin();
     await this.ensureTopics(this.admin);
     const consumer = this.kafka.consumer({
