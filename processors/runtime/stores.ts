@@ -59,9 +59,20 @@ export class InMemoryKeyValueStore<V> implements StoreBackend<V> {
   async close(): Promise<void> {}
 }
 
-/** LMDB-backed store; values are kept as the serde's bytes, so the file format is the changelog's. */
+/**
+ * LMDB-backed store; values are kept as the serde's bytes, so the file format is the changelog's.
+ *
+ * Writes are held in memory (`pending`) and written to the file together, in one LMDB write
+ * transaction, when `PENDING_WRITES_LIMIT` of them have built up or before a range scan, a count or a
+ * close. One write transaction per put cost ~5 % of the 6.23 pipeline's main thread (`finishTxn`).
+ * Reads see pending writes first, so the store behaves exactly as if each put had gone to the file.
+ * Pending values are held as given, like the in-memory store and the changelog's dirty map (a value
+ * changed in place after its put is written as it is at the flush, as the changelog logs it).
+ */
 export class LmdbKeyValueStore<V> implements StoreBackend<V> {
   private readonly db: RootDatabase<Buffer, string>;
+  /** Writes not yet in the file: key -> value, undefined = deleted. */
+  private pending = new Map<string, V | undefined>();
   /**
    * `serdeTopic` is the topic name handed to the serde (the store's changelog topic), so a
    * registry-backed serde frames local values exactly as the changelog does.
@@ -83,15 +94,31 @@ export class LmdbKeyValueStore<V> implements StoreBackend<V> {
     return v;
   }
   get(key: string): V | undefined {
+    if (this.pending.has(key)) return this.pending.get(key);
     return this.decode(this.db.get(key));
   }
   put(key: string, value: V): void {
-    this.db.putSync(key, this.serde.serialize(this.serdeTopic, value));
+    this.pending.set(key, value);
+    if (this.pending.size >= PENDING_WRITES_LIMIT) this.flush();
   }
   delete(key: string): void {
-    this.db.removeSync(key);
+    this.pending.set(key, undefined);
+    if (this.pending.size >= PENDING_WRITES_LIMIT) this.flush();
+  }
+  /** Writes the pending puts and deletes to the file in one write transaction. */
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const writes = this.pending;
+    this.pending = new Map();
+    this.db.transactionSync(() => {
+      for (const [key, value] of writes) {
+        if (value === undefined) this.db.removeSync(key);
+        else this.db.putSync(key, this.serde.serialize(this.serdeTopic, value));
+      }
+    });
   }
   range(from: string, to: string): Array<[string, V]> {
+    this.flush();
     const out: Array<[string, V]> = [];
     for (const { key, value } of this.db.getRange({ start: from, end: to })) {
       out.push([key, this.decode(value) as V]);
@@ -99,20 +126,27 @@ export class LmdbKeyValueStore<V> implements StoreBackend<V> {
     return out;
   }
   all(): Array<[string, V]> {
+    this.flush();
     const out: Array<[string, V]> = [];
     for (const { key, value } of this.db.getRange({})) out.push([key, this.decode(value) as V]);
     return out;
   }
   approximateNumEntries(): number {
+    this.flush();
     return (this.db.getStats() as { entryCount: number }).entryCount;
   }
   clear(): void {
+    this.pending = new Map();
     this.db.clearSync();
   }
   async close(): Promise<void> {
+    this.flush();
     await this.db.close();
   }
 }
+
+/** Pending writes of one LMDB store at most before they are written to the file. */
+export const PENDING_WRITES_LIMIT = 1024;
 
 /** A changelog entry: the latest value of a key (undefined = deleted) since the last commit. */
 export interface ChangelogEntry {

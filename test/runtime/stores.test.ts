@@ -6,6 +6,7 @@ import {
   ChangeLoggingStore,
   InMemoryKeyValueStore,
   LmdbKeyValueStore,
+  PENDING_WRITES_LIMIT,
   type StoreBackend,
 } from "../../processors/runtime/stores";
 
@@ -60,5 +61,57 @@ describe.each(backends)("%s store", (_name, make) => {
     expect(logged.all()).toEqual([["c", { n: 9 }]]);
     expect(logged.dirtyCount).toBe(0);
     await logged.backend.close();
+  });
+});
+
+describe("LMDB store: writes held in memory and written in one transaction", () => {
+  const at = (): string => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-store-"));
+    dirs.push(d);
+    return d;
+  };
+  const open = (dir: string) => new LmdbKeyValueStore("s", dir, serde, "app-s-changelog");
+
+  test("every put and delete reaches the file, below and above the pending limit", async () => {
+    const dir = at();
+    const s = open(dir);
+    const n = PENDING_WRITES_LIMIT + 5;
+    for (let i = 0; i < n; i++) s.put(`k${String(i).padStart(5, "0")}`, { n: i });
+    s.delete("k00003");
+    s.put("k00004", { n: -4 });
+    await s.close();
+    const again = open(dir);
+    const all = again.all();
+    expect(all).toHaveLength(n - 1);
+    expect(again.get("k00003")).toBeUndefined();
+    expect(again.get("k00004")).toEqual({ n: -4 });
+    expect(all[all.length - 1]).toEqual([`k${String(n - 1).padStart(5, "0")}`, { n: n - 1 }]);
+    await again.close();
+  });
+
+  test("reads see pending writes over the file's values", async () => {
+    const s = open(at());
+    s.put("a", { n: 1 });
+    s.put("b", { n: 2 });
+    expect(s.all()).toHaveLength(2); // written to the file
+    s.put("a", { n: 10 });
+    s.delete("b");
+    expect(s.get("a")).toEqual({ n: 10 });
+    expect(s.get("b")).toBeUndefined();
+    expect(s.range("a", "z")).toEqual([["a", { n: 10 }]]);
+    expect(s.approximateNumEntries()).toBe(1);
+    await s.close();
+  });
+
+  test("clear drops pending writes too", async () => {
+    const dir = at();
+    const s = open(dir);
+    s.put("a", { n: 1 });
+    s.clear();
+    expect(s.get("a")).toBeUndefined();
+    await s.close();
+    const again = open(dir);
+    expect(again.all()).toEqual([]);
+    await again.close();
   });
 });
