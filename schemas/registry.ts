@@ -195,6 +195,9 @@ function statusOf(err: unknown): number | undefined {
   return undefined;
 }
 
+/** A first-time compatibility setting that lost the race to another client's identical one. */
+const LEVEL_SET_MEANWHILE = /rule named 'COMPATIBILITY' already exists|compatibility.*already exists/i;
+
 /** Maps an HTTP status (or a failure without one) to the product's error code. */
 function codeFor(status: number | undefined, message: string, operation: "register" | "read"): ErrorCode {
   if (status === undefined) return "ECOS_REGISTRY_UNAVAILABLE";
@@ -238,11 +241,15 @@ export class ConfluentSchemaRegistryClient implements SchemaRegistry {
   async register(subject: string, schema: string): Promise<number> {
     parseSchemaText(schema, { subject }); // refuse locally what the registry would refuse with a 422
     try {
-      const { id } = await this.client.register(
-        { type: SchemaType.AVRO, schema },
-        { subject, compatibility: COMPATIBILITY[this.compatibility] },
-      );
-      return id;
+      try {
+        return await this.registerOnce(subject, schema);
+      } catch (err) {
+        // Clients registering under a new subject at once each set its compatibility level first; the
+        // registry refuses all but one (Apicurio: 409 "A rule named 'COMPATIBILITY' already exists").
+        // The level now exists, so a second attempt checks it against ours and registers.
+        if (!LEVEL_SET_MEANWHILE.test(messageOf(err))) throw err;
+        return await this.registerOnce(subject, schema);
+      }
     } catch (err) {
       const message = messageOf(err);
       // The library refuses a subject whose configured level differs from ours (not exported as a class).
@@ -258,6 +265,14 @@ export class ConfluentSchemaRegistryClient implements SchemaRegistry {
         context: { subject, registry: this.host, status: statusOf(err) },
       });
     }
+  }
+
+  private async registerOnce(subject: string, schema: string): Promise<number> {
+    const { id } = await this.client.register(
+      { type: SchemaType.AVRO, schema },
+      { subject, compatibility: COMPATIBILITY[this.compatibility] },
+    );
+    return id;
   }
 
   async schemaById(id: number): Promise<string> {

@@ -70,6 +70,23 @@ describe(`schemas/ against the real registry (${registryUrl})`, () => {
     expect(viaLibrary).toBe(id);
   });
 
+  it("registers under a new subject from several clients at once: every one gets the same id", async () => {
+    // Each client first sets the subject's compatibility level when it finds none; the losers of that
+    // race get "a rule named 'COMPATIBILITY' already exists" (409) from Apicurio, which used to fail
+    // a driver's start (seen in the two-process e2e test).
+    const text = schemaText(loadSchema(METER_READING_SCHEMA));
+    for (let round = 0; round < 3; round++) {
+      const subject = topicSubject(topic(`concurrent-${round}`));
+      const clients = Array.from(
+        { length: 6 },
+        () => new ConfluentSchemaRegistryClient({ host: registryUrl }),
+      );
+      const ids = await Promise.all(clients.map((c) => c.register(subject, text)));
+      expect(new Set(ids).size).toBe(1);
+      expect(ids[0]).toBeGreaterThan(0);
+    }
+  });
+
   it("gives back the registered schema by id, logical types included", async () => {
     const subject = topicSubject(topic("by-id"));
     const text = schemaText(loadSchema(METER_READING_SCHEMA));
