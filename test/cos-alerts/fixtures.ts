@@ -4,8 +4,8 @@
  * `ecos run --kafka` test share them).
  */
 import type { DccUser } from "../../processors/dsp/csv";
-import { epochDay } from "../../processors/dsp/reference-data";
-import type { DeviceSnapshot, SupplierRegistration } from "../../schemas/event-records";
+import { MPAN, registration } from "../dsp/fixtures";
+import type { DeviceSnapshot } from "../../schemas/event-records";
 
 export const GO_LIVE = Date.parse("2026-06-01T00:00:00Z");
 export const AFTER = Date.parse("2026-07-10T09:00:00Z");
@@ -16,7 +16,6 @@ export const ESME = "00-DB-12-34-56-78-90-A0";
 export const GPF = "00-DB-12-34-56-78-90-B0";
 export const CHF_1 = "00-DB-12-34-56-78-90-C1";
 export const CHF_2 = "00-DB-12-34-56-78-90-C2";
-export const MPAN = "1312345678333";
 
 export const USER_A = "90-B3-D5-1F-30-01-00-00";
 export const USER_A_GAS = "90-B3-D5-1F-30-01-00-01";
@@ -46,15 +45,5 @@ export function snapshot(overrides: Partial<DeviceSnapshot> = {}): DeviceSnapsho
   };
 }
 
-export function registration(overrides: Partial<SupplierRegistration> = {}): SupplierRegistration {
-  return {
-    mpxn: MPAN,
-    fuel: "ELECTRICITY",
-    supplierMpid: "ACEE",
-    effectiveFrom: epochDay("2026-01-01"),
-    effectiveTo: null,
-    registrationVersion: 1,
-    receivedAt: 1,
-    ...overrides,
-  };
-}
+// The DSP tests' Registration Data fixture and its MPAN serve here unchanged.
+export { MPAN, registration };
