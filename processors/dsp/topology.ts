@@ -413,8 +413,13 @@ class DecisionWriter {
     stage: RequestStageEvent["stage"],
     detail: string | null,
   ): void {
+    // Several submissions may use one RequestID (a replay, a request resent after a refusal), and
+    // each refused one gets a REJECTED event: its receipt time tells them apart, so a refusal is
+    // stored beside the earlier ones instead of replacing them. Only one submission per RequestID is
+    // accepted (the replay guard), so the other stages keep sequence 0.
+    const sequence = stage === "REJECTED" ? String(d.receivedAt) : "0";
     const event: RequestStageEvent = {
-      eventId: `${d.requestId}:${stage}:0`,
+      eventId: `${d.requestId}:${stage}:${sequence}`,
       requestId: d.requestId,
       userId: d.userId,
       srv: d.srv,

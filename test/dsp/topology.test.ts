@@ -286,6 +286,34 @@ describe("dsp-validate: outputs and routing", () => {
     expect(out.map((r) => r.headers["ecos.dsp.check"])).toEqual(["accepted", "replay"]);
   });
 
+  test("each refused submission of a RequestID has its own REJECTED event id (its receipt time)", async () => {
+    const rig = await dspRig({ registrations: [registration({ supplierMpid: "BGAS" })] });
+    // The original is refused (registration), then resent twice; the same record read twice (a
+    // redelivery) must keep its id, so a re-emitted event is still stored once.
+    const bytes = sign(unsigned623({}, 45));
+    await rig.submit(bytes);
+    await rig.submit(bytes, RECEIVED_AT + 1000);
+    await rig.submit(bytes, RECEIVED_AT + 2000);
+    const stages = await rig.stages();
+    expect(stages.map((s) => s.value.stage)).toEqual(["REJECTED", "REJECTED", "REJECTED"]);
+    const rid = stages[0]!.value.requestId;
+    expect(stages.map((s) => s.value.eventId)).toEqual([
+      `${rid}:REJECTED:${RECEIVED_AT}`,
+      `${rid}:REJECTED:${RECEIVED_AT + 1000}`,
+      `${rid}:REJECTED:${RECEIVED_AT + 2000}`,
+    ]);
+  });
+
+  test("an accepted request's stages keep sequence 0; its replay's refusal does not collide with them", async () => {
+    const rig = await dspRig();
+    const bytes = signed623({}, 46);
+    await rig.submit(bytes);
+    await rig.submit(bytes, RECEIVED_AT + 1000);
+    const ids = (await rig.stages()).map((s) => s.value.eventId.replace(/^.*?:(\w+:\d+)$/, "$1"));
+    expect(ids).toEqual(["VALIDATED:0", "COS_PARTY_REQUESTED:0", `REJECTED:${RECEIVED_AT + 1000}`]);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
   test("a forged request cannot burn another User's RequestID: only authenticated requests claim it", async () => {
     const rig = await dspRig();
     const genuine = signed623({}, 43);

@@ -7,20 +7,32 @@
  *
  * Every statement is idempotent (IF NOT EXISTS; reference rows land in ReplacingMergeTree tables read
  * with FINAL), so a migration interrupted half-way, or two instances starting at the same moment,
- * re-apply it harmlessly.
+ * re-apply it harmlessly. An ALTER cannot say IF NOT EXISTS on the ClickHouse 18.16 server, so such a
+ * migration has a `done` query that tells whether its change is already in place.
  */
 import { createHash } from "node:crypto";
 import { EcosError } from "../../runtime/errors";
 import type { Logger } from "../../runtime/logger";
 import { checkIdentifier, stringLiteral, type ClickHouseConnection } from "./connection";
 import { messageOf } from "./failures";
-import { eventTablesDdl, referenceDataDdl, viewsDdl } from "./tables";
+import {
+  eventTablesDdl,
+  referenceDataDdl,
+  serviceResponsesBySubmissionDdl,
+  TABLES,
+  viewsDdl,
+} from "./tables";
 
 export interface Migration {
   readonly version: number;
   readonly name: string;
   /** The statements for database `db`. */
   statements(db: string): string[];
+  /**
+   * A query answering one number: above 0 when the migration's change is already in place (an
+   * ALTER that ran before the migration could be recorded), so its statements are not run again.
+   */
+  done?(db: string): string;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -31,6 +43,13 @@ export const MIGRATIONS: readonly Migration[] = [
     statements: referenceDataDdl,
   },
   { version: 3, name: "views for analysts and reports", statements: viewsDdl },
+  {
+    version: 4,
+    name: "service responses: one row per submission (a replay's refusal no longer replaces the original's response)",
+    statements: serviceResponsesBySubmissionDdl,
+    done: (db) =>
+      `SELECT count() FROM system.columns WHERE database = ${stringLiteral(db)} AND table = ${stringLiteral(TABLES.serviceResponses)} AND name = 'received_at_ms'`,
+  },
 ];
 
 /** The table recording applied migrations. */
@@ -99,7 +118,8 @@ export async function migrate(
       outcome.alreadyApplied.push(m.version);
       continue;
     }
-    for (const statement of m.statements(db)) {
+    const done = m.done ? Number((await conn.query(m.done(db))).rows[0]?.[0] ?? 0) > 0 : false;
+    for (const statement of done ? [] : m.statements(db)) {
       try {
         await conn.exec(statement);
       } catch (err) {

@@ -97,6 +97,7 @@ export function serviceResponseRow(e: ServiceResponseEvent): Row {
     response_code: required("responseCode", e.responseCode),
     successful: e.successful ? 1 : 0,
     received_at: seconds("receivedAt", e.receivedAt),
+    received_at_ms: e.receivedAt,
     responded_at: seconds("respondedAt", e.respondedAt),
     response_time_ms: e.respondedAt - e.receivedAt,
   };

@@ -403,6 +403,22 @@ ALL LEFT JOIN (SELECT srv, smets_generation, target_response_time_ms FROM ${d}.t
 USING (srv, smets_generation)`;
 }
 
+/**
+ * Migration 4: a Service Response row per submission, not per RequestID. A replayed request (its
+ * RequestID used again) is refused by the DSP under the same RequestID; keyed by (srv, request_id)
+ * alone, that refusal replaced the original's response. The submission is told apart by its receipt
+ * time in milliseconds: an acknowledgement and the final response of one submission share it (the
+ * final one, at a later offset, still replaces the acknowledgement), a replay has its own. Rows stored
+ * before this migration have 0 there and stay one per RequestID. The server (18.16) allows a column
+ * added in the same ALTER at the end of the sorting key; it cannot have a default expression.
+ */
+export function serviceResponsesBySubmissionDdl(db: string): string[] {
+  const d = checkIdentifier(db);
+  return [
+    `ALTER TABLE ${d}.${TABLES.serviceResponses} ADD COLUMN received_at_ms UInt64, MODIFY ORDER BY (srv, request_id, received_at_ms)`,
+  ];
+}
+
 /** CREATE VIEW statements for analysts (migration 3); the reports build the same SQL with an "as of". */
 export function viewsDdl(db: string): string[] {
   const d = checkIdentifier(db);

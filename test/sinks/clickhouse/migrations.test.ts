@@ -7,6 +7,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ChdbConnection } from "../../../processors/sinks/clickhouse/chdb-connection";
 import { MIGRATIONS, migrate, type Migration } from "../../../processors/sinks/clickhouse/migrations";
+import { serviceResponseRow } from "../../../processors/sinks/clickhouse/rows";
+import { serviceResponsesBySubmissionDdl } from "../../../processors/sinks/clickhouse/tables";
+import type { ServiceResponseEvent } from "../../../schemas/event-records";
 
 describe("migrate (chDB)", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecos-mig-"));
@@ -61,11 +64,77 @@ describe("migrate (chDB)", () => {
   });
 
   test("a new migration is applied on top", async () => {
+    const version = Math.max(...MIGRATIONS.map((m) => m.version)) + 1;
     const next: Migration = {
-      version: 4,
+      version,
       name: "extra",
       statements: (db) => [`CREATE TABLE IF NOT EXISTS ${db}.extra (a UInt8) ENGINE = MergeTree ORDER BY a`],
     };
-    expect(await migrate(conn, "m1", undefined, [...MIGRATIONS, next])).toMatchObject({ applied: [4] });
+    expect(await migrate(conn, "m1", undefined, [...MIGRATIONS, next])).toMatchObject({ applied: [version] });
+  });
+
+  test("service responses: one row per submission; an acknowledgement is replaced by its final response", async () => {
+    await migrate(conn, "m2");
+    const base: ServiceResponseEvent = {
+      requestId: "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1006",
+      userId: "90-B3-D5-1F-30-01-00-00",
+      supplierMpid: "BGAS",
+      srv: "6.23",
+      deviceId: "00-DB-12-34-56-78-90-A0",
+      deviceType: "ESME",
+      smetsGeneration: "SMETS2",
+      cosParty: "ECOS",
+      responseCode: "I99",
+      successful: true,
+      receivedAt: Date.UTC(2026, 10, 23, 12, 0, 0, 120),
+      respondedAt: Date.UTC(2026, 10, 23, 12, 0, 0, 300),
+    };
+    const row = (e: ServiceResponseEvent, offset: number): string =>
+      JSON.stringify({
+        ...serviceResponseRow(e),
+        source_topic: "duis.responses",
+        source_partition: 0,
+        source_offset: offset,
+      });
+    const rows = [
+      row(base, 10), // the acknowledgement
+      row({ ...base, responseCode: "I0", respondedAt: base.receivedAt + 9000 }, 20), // its final response
+      // the same request sent again 500 ms later (same second): the DSP refuses the replay
+      row(
+        {
+          ...base,
+          responseCode: "E062399",
+          successful: false,
+          cosParty: null,
+          receivedAt: base.receivedAt + 500,
+          respondedAt: base.receivedAt + 600,
+        },
+        21,
+      ),
+      row({ ...base, responseCode: "I0", respondedAt: base.receivedAt + 9000 }, 20), // stored twice
+    ];
+    await conn.insertJsonEachRow("m2.service_responses", Buffer.from(rows.join("\n") + "\n"));
+    const r = await conn.query(
+      "SELECT response_code, received_at_ms, source_offset FROM m2.service_responses FINAL ORDER BY received_at_ms",
+    );
+    expect(r.rows.map((x) => x.map(String))).toEqual([
+      ["I0", String(base.receivedAt), "20"],
+      ["E062399", String(base.receivedAt + 500), "21"],
+    ]);
+  });
+
+  test("migration 4 interrupted after its ALTER (not recorded) is completed, not run twice", async () => {
+    await migrate(
+      conn,
+      "m3",
+      undefined,
+      MIGRATIONS.filter((m) => m.version < 4),
+    );
+    for (const st of serviceResponsesBySubmissionDdl("m3")) await conn.exec(st);
+    expect(await migrate(conn, "m3")).toEqual({ applied: [4], alreadyApplied: [1, 2, 3] });
+    const key = await conn.query(
+      "SELECT sorting_key FROM system.tables WHERE database = 'm3' AND name = 'service_responses'",
+    );
+    expect(String(key.rows[0]?.[0])).toBe("srv, request_id, received_at_ms");
   });
 });
