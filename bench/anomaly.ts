@@ -15,7 +15,12 @@ import { Session } from "node:inspector/promises";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import { ADT_HEADER, SEQUENCE_LABEL } from "../processors/anomaly/adt-file";
-import { RequestDeduplicator, epochMillisSerde, windowKey } from "../processors/anomaly/counter";
+import { windowKey } from "../processors/anomaly/counter";
+import {
+  RequestDeduplicator,
+  countedRequestIdsSerde,
+  type CountedRequestIds,
+} from "../processors/anomaly/request-ids";
 import { applyAdtFile, type AdtHistory } from "../processors/anomaly/adt-table";
 import { anomalyConfig, type AnomalyConfig } from "../processors/anomaly/config";
 import { DspAnomalyProcessor } from "../processors/anomaly/processors";
@@ -281,7 +286,7 @@ function benchProcessorWindowMemory(k: Knobs, config: AnomalyConfig): Record<str
     [s.windows, new ChangeLoggingStore(new InMemoryKeyValueStore(s.windows), "w", windowSetSerde)],
     [
       s.countedRequests,
-      new ChangeLoggingStore(new InMemoryKeyValueStore(s.countedRequests), "c", epochMillisSerde),
+      new ChangeLoggingStore(new InMemoryKeyValueStore(s.countedRequests), "c", countedRequestIdsSerde),
     ],
     [
       s.quarantine,
@@ -335,17 +340,17 @@ function benchProcessorWindowMemory(k: Knobs, config: AnomalyConfig): Record<str
   return { window_bytes_per_tracked_key_processor: Math.round((after - before) / windows) };
 }
 
-/** Memory of remembering one counted request id (key `<userId>|<requestId>`, receipt time). */
+/** Memory of remembering one counted request id (the deduplicator's set and its store entries). */
 function benchIdMemory(k: Knobs, config: AnomalyConfig): Record<string, number> {
   const n = 200_000;
   const start = Date.UTC(2026, 0, 1);
   const before = liveBytes();
-  const store = new InMemoryKeyValueStore<number>("ids");
+  const store = new InMemoryKeyValueStore<CountedRequestIds>("ids");
   const dedup = new RequestDeduplicator(store, config.dedupRetentionMinutes * 60_000);
   for (const r of requests({ ...k, requests: n }, 0, n, Buffer.alloc(0), start))
     dedup.remember(r.userId, r.requestId, r.receivedAt);
   const after = liveBytes();
-  if (store.approximateNumEntries() !== n) throw new Error("ids were evicted during the measurement");
+  if (dedup.size !== n) throw new Error("ids were evicted during the measurement");
   return { bytes_per_remembered_request_id: Math.round((after - before) / n) };
 }
 

@@ -24,14 +24,7 @@ import {
   type AdtVersion,
 } from "./adt-table";
 import type { AnomalyConfig } from "./config";
-import {
-  RequestDeduplicator,
-  alignRings,
-  countInto,
-  windowKey,
-  type MutableWindowCheck,
-  type WindowCheck,
-} from "./counter";
+import { alignRings, countInto, windowKey, type MutableWindowCheck, type WindowCheck } from "./counter";
 import type {
   AdtFileResult,
   AdtFileSubmission,
@@ -41,6 +34,7 @@ import type {
   QuarantinedRequest,
   ServiceRequestEnvelope,
 } from "./records";
+import { RequestDeduplicator, type CountedRequestIds } from "./request-ids";
 import type { WindowSet } from "./window";
 
 /** DUIS alert codes used here ([A] codes exist; their use for these triggers is [I], reference §6, §7.2). */
@@ -227,7 +221,7 @@ class RequestChecker {
     this.windows = context.getStateStore<WindowSet>(stores.windows);
     this.tableChanges = tableChangesOf(this.tables);
     this.dedup = new RequestDeduplicator(
-      context.getStateStore<number>(stores.countedRequests),
+      context.getStateStore<CountedRequestIds>(stores.countedRequests),
       config.dedupRetentionMinutes * 60_000,
     );
     this.result = {

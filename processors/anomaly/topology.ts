@@ -19,7 +19,6 @@ import { jsonSerde } from "../runtime/serde";
 import { TopologyBuilder, type StoreBackendKind, type Topology } from "../runtime/topology";
 import { internHistory, type AdtHistory } from "./adt-table";
 import type { AnomalyConfig } from "./config";
-import { epochMillisSerde } from "./counter";
 import {
   AdtFileLoader,
   DspAnomalyProcessor,
@@ -28,6 +27,7 @@ import {
   PassThrough,
   type AnomalyStoreNames,
 } from "./processors";
+import { countedRequestIdsSerde } from "./request-ids";
 import type {
   AdtFileResult,
   AdtFileSubmission,
@@ -74,7 +74,10 @@ export const adtHistorySerde: Serde<AdtHistory> = {
 export interface StoreBackends {
   /** ADT tables, windows and quarantine (default memory). */
   readonly state?: StoreBackendKind;
-  /** Counted request ids: one entry per request within the retention, so "lmdb" at national volume. */
+  /**
+   * Counted request ids (default memory): one entry per receipt minute and commit within the
+   * retention. The deduplicator holds every id in memory as well, for its lookup.
+   */
   readonly countedRequests?: StoreBackendKind;
 }
 
@@ -129,7 +132,7 @@ export function addDspAnomalyDetection(b: TopologyBuilder, w: DspAnomalyWiring):
     .addStateStore(
       {
         name: s.countedRequests,
-        valueSerde: epochMillisSerde,
+        valueSerde: countedRequestIdsSerde,
         backend: w.backends?.countedRequests ?? "memory",
       },
       check,
@@ -185,7 +188,7 @@ export function addEcosPartyAnomalyDetection(
     .addStateStore(
       {
         name: s.countedRequests,
-        valueSerde: epochMillisSerde,
+        valueSerde: countedRequestIdsSerde,
         backend: w.backends?.countedRequests ?? "memory",
       },
       check,

@@ -118,7 +118,8 @@ export function copyRing(ring: WindowRing): WindowRing {
 
 const FORMAT_VERSION = 3;
 
-function writeVarint(b: Buffer, o: number, n: number): number {
+/** Writes `n` as an unsigned LEB128 varint at `o`; returns the offset after it. */
+export function writeVarint(b: Buffer, o: number, n: number): number {
   while (n >= 0x80) {
     b[o++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
@@ -128,7 +129,7 @@ function writeVarint(b: Buffer, o: number, n: number): number {
 }
 
 /** Bytes of `n` as an unsigned LEB128 varint. */
-function varintBytes(n: number): number {
+export function varintBytes(n: number): number {
   let bytes = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 0x80);

@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { rememberedIds, type CountedRequestIds } from "../../processors/anomaly/request-ids";
 import { RELEASED_HEADER, quarantineRefFor } from "../../processors/anomaly/processors";
 import type { ExitQuarantineInstruction, ServiceRequestEnvelope } from "../../processors/anomaly/records";
 import { DSP_ANOMALY_STORES, anomalyTopics } from "../../processors/anomaly/topology";
@@ -127,7 +128,9 @@ describe("DSP anomaly detection: thresholds", () => {
       ["6.23", 0, null],
     ]);
     expect(await passedIds(h)).toEqual([request(USER_A, 2, 0).requestId]);
-    expect(h.driver.storeEntries(DSP_ANOMALY_STORES.countedRequests)).toHaveLength(2);
+    expect(
+      rememberedIds(h.driver.storeEntries<CountedRequestIds>(DSP_ANOMALY_STORES.countedRequests)),
+    ).toHaveLength(2);
     await h.driver.close();
   });
 

@@ -1,7 +1,14 @@
 /**
  * Sliding windows exact to a bucket, the request-id memory, and the changelog form of a window.
  */
-import { RequestDeduplicator, countAndCheck, epochMillisSerde } from "../../processors/anomaly/counter";
+import { countAndCheck } from "../../processors/anomaly/counter";
+import {
+  RequestDeduplicator,
+  countedRequestIdsSerde,
+  idsOf,
+  rememberedIds,
+  type CountedRequestIds,
+} from "../../processors/anomaly/request-ids";
 import { Int64Serde } from "../../processors/runtime/serde";
 import type { AdtThreshold } from "../../processors/anomaly/adt-table";
 import {
@@ -13,7 +20,7 @@ import {
   windowSetSerde,
   type WindowSet,
 } from "../../processors/anomaly/window";
-import { InMemoryKeyValueStore } from "../../processors/runtime/stores";
+import { ChangeLoggingStore, InMemoryKeyValueStore } from "../../processors/runtime/stores";
 import { MIN, T0 } from "./fixtures";
 
 const N = 144;
@@ -119,23 +126,41 @@ describe("threshold edges (countAndCheck)", () => {
 
 describe("request-id memory", () => {
   const retention = 60 * MIN;
+  const decode = (bytes: Buffer) => countedRequestIdsSerde.deserialize("t", bytes) as CountedRequestIds;
+  const idStore = (name = "d") => new InMemoryKeyValueStore<CountedRequestIds>(name);
+  /** A store as the changelog would restore it: every entry through the serde. */
+  const restoredCopy = (from: InMemoryKeyValueStore<CountedRequestIds>) => {
+    const to = idStore("restored");
+    for (const [k, v] of from.all()) to.put(k, decode(countedRequestIdsSerde.serialize("t", v)));
+    return to;
+  };
 
   test("a copy within the retention is a duplicate; a new id is new", () => {
-    const d = new RequestDeduplicator(new InMemoryKeyValueStore<number>("d"), retention);
+    const d = new RequestDeduplicator(idStore(), retention);
     expect(d.remember("u", "r1", T0)).toBe("new");
     expect(d.remember("u", "r1", T0)).toBe("duplicate");
     expect(d.remember("v", "r1", T0)).toBe("new");
+    expect(d.size).toBe(2);
   });
 
   test("ids older than the retention are forgotten (by receipt minute) and later copies are too old to count", () => {
-    const store = new InMemoryKeyValueStore<number>("d");
+    const store = idStore();
     const d = new RequestDeduplicator(store, retention);
     d.remember("u", "old", T0);
     d.remember("u", "mid", T0 + 30 * MIN);
     d.remember("u", "new", T0 + 61 * MIN);
-    expect(store.all().map(([k]) => k)).toEqual(["u|mid", "u|new"]);
+    expect(rememberedIds(store.all())).toEqual(["u|mid", "u|new"]);
+    expect(d.size).toBe(2);
     expect(d.remember("u", "old", T0)).toBe("too-old");
     expect(d.remember("u", "mid", T0 + 30 * MIN)).toBe("duplicate");
+  });
+
+  test("an expired minute's ids are forgotten: the same id received again in a newer minute is new", () => {
+    const d = new RequestDeduplicator(idStore(), retention);
+    d.remember("u", "r", T0);
+    d.remember("u", "later", T0 + 61 * MIN);
+    expect(d.remember("u", "r", T0 + 61 * MIN)).toBe("new");
+    expect(d.size).toBe(2);
   });
 
   test("DUIS RequestIDs (User ID first) are their own key; others are prefixed with the User ID", () => {
@@ -144,41 +169,100 @@ describe("request-id memory", () => {
     expect(RequestDeduplicator.keyOf("U1", "U1X:D:7")).toBe("U1|U1X:D:7");
   });
 
-  test("receipt times are written as Int64Serde writes them, without a BigInt", () => {
-    for (const t of [0, 1, T0, 2 ** 40 + 12345, Number.MAX_SAFE_INTEGER]) {
-      const bytes = epochMillisSerde.serialize("t", t);
-      expect(bytes).toEqual(Int64Serde.serialize("t", t));
-      expect(epochMillisSerde.deserialize("t", bytes)).toBe(t);
-    }
-  });
-
-  test("remembers the receipt minute, and the ids of one minute share their changelog bytes", () => {
-    const store = new InMemoryKeyValueStore<number>("d");
+  test("the ids of one receipt minute share one entry until it is logged; the next ones start another", () => {
+    const store = new ChangeLoggingStore(idStore(), "c", countedRequestIdsSerde);
     const d = new RequestDeduplicator(store, retention);
     d.remember("u", "a", T0 + 5 * MIN + 1_234);
     d.remember("u", "b", T0 + 5 * MIN + 59_999);
-    expect(store.all()).toEqual([
-      ["u|a", T0 + 5 * MIN],
-      ["u|b", T0 + 5 * MIN],
+    d.remember("u", "c", T0 + 6 * MIN);
+    const first = store.drainChangelog();
+    expect(first).toHaveLength(2);
+    const decoded = first.map((e) => decode(e.value as Buffer));
+    expect(decoded.map((v) => [v.minute, idsOf("", v)])).toEqual([
+      [T0 + 5 * MIN, ["u|a", "u|b"]],
+      [T0 + 6 * MIN, ["u|c"]],
     ]);
-    const first = epochMillisSerde.serialize("t", T0 + 5 * MIN);
-    expect(epochMillisSerde.serialize("t", T0 + 5 * MIN)).toBe(first);
-    const other = epochMillisSerde.serialize("t", T0 + 6 * MIN);
-    expect(other).not.toBe(first);
-    expect(epochMillisSerde.deserialize("t", first)).toBe(T0 + 5 * MIN);
-    expect(epochMillisSerde.deserialize("t", other)).toBe(T0 + 6 * MIN);
+    // Logged entries never change again: a commit writes only ids it has not written before.
+    d.remember("u", "d", T0 + 5 * MIN + 10);
+    const second = store.drainChangelog();
+    expect(second).toHaveLength(1);
+    expect(second[0]?.key).not.toBe(first[0]?.key);
+    expect(idsOf("", decode(second[0]?.value as Buffer))).toEqual(["u|d"]);
+    expect(rememberedIds(store.all())).toEqual(["u|a", "u|b", "u|c", "u|d"]);
+    // Expiry deletes every entry of the minute, logged or not.
+    d.remember("u", "e", T0 + 66 * MIN);
+    expect(
+      store
+        .drainChangelog()
+        .filter((e) => e.value === null)
+        .map((e) => e.key)
+        .sort(),
+    ).toEqual([first[0]?.key, second[0]?.key].sort());
   });
 
-  test("a store written with exact receipt times is read as the same minutes", () => {
+  test("ids of any length and characters are told apart, and their changelog form round-trips", () => {
+    const store = idStore();
+    const d = new RequestDeduplicator(store, retention);
+    const ids = ["a", "", "é".repeat(100), "x".repeat(300), "x".repeat(299), "e\u0301", "é"];
+    for (const id of ids) expect(d.remember("u", id, T0 + 7 * MIN)).toBe("new");
+    for (const id of ids) expect(d.remember("u", id, T0 + 7 * MIN)).toBe("duplicate");
+    const [[key, value]] = store.all() as [[string, CountedRequestIds]];
+    const bytes = countedRequestIdsSerde.serialize("t", value);
+    expect(value.logged).toBe(true);
+    const back = decode(bytes);
+    expect(back.minute).toBe(T0 + 7 * MIN);
+    expect(idsOf(key, back)).toEqual(ids.map((id) => `u|${id}`));
+    expect(() => decode(bytes.subarray(0, bytes.length - 1))).toThrow(/truncated/);
+    expect(() => decode(Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/unknown format/);
+  });
+
+  test("matches a plain set over many ids arriving out of order while minutes expire (table growth and deletion)", () => {
+    const store = new ChangeLoggingStore(idStore(), "c", countedRequestIdsSerde);
+    const d = new RequestDeduplicator(store, retention);
+    const model = new Map<string, number>();
+    const wrong: string[] = [];
+    let newest = -Infinity;
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let k = 0; k < 20_000; k++) {
+      const minute = Math.floor(k / 100) + random(5) - 2;
+      const id = `r${random(6_000)}`;
+      const t = T0 + minute * MIN;
+      const cutoff = newest - 60;
+      let expected: string;
+      if (minute < cutoff) expected = "too-old";
+      else if (model.has(id)) expected = "duplicate";
+      else {
+        expected = "new";
+        model.set(id, minute);
+        if (minute > newest) {
+          newest = minute;
+          for (const [i, m] of model) if (m < newest - 60) model.delete(i);
+        }
+      }
+      const got = d.remember("u", id, t);
+      if (got !== expected) wrong.push(`${k}: ${id} ${got}, expected ${expected}`);
+      if (k % 97 === 0) store.drainChangelog();
+    }
+    expect(wrong).toEqual([]);
+    expect(d.size).toBe(model.size);
+    expect(rememberedIds(store.all())).toEqual([...model.keys()].map((id) => `u|${id}`).sort());
+  });
+
+  test("a store of the older form (one entry per id, exact receipt times as Int64) is read as the same minutes", () => {
     const times = [T0 + 2 * MIN + 59_999, T0 + 30 * MIN + 1, T0 + 62 * MIN + 30_000];
-    const exact = new InMemoryKeyValueStore<number>("exact");
-    const byMinute = new InMemoryKeyValueStore<number>("minutes");
+    const older = idStore("older");
+    const current = idStore("current");
+    const writer = new RequestDeduplicator(current, retention);
     times.forEach((t, k) => {
-      exact.put(`u|r${k}`, t);
-      byMinute.put(`u|r${k}`, Math.floor(t / MIN) * MIN);
+      older.put(`u|r${k}`, decode(Int64Serde.serialize("t", t)));
+      writer.remember("u", `r${k}`, t);
     });
-    const a = new RequestDeduplicator(exact, retention);
-    const b = new RequestDeduplicator(byMinute, retention);
+    const a = new RequestDeduplicator(older, retention);
+    const b = new RequestDeduplicator(restoredCopy(current), retention);
     // The newest is in minute 62: minute 2 (r0) is still inside the retention for both, minute 63
     // cuts it off; a copy from minute 1 is too old for both.
     for (const d of [a, b]) {
@@ -187,29 +271,30 @@ describe("request-id memory", () => {
       expect(d.remember("u", "r1", T0 + 30 * MIN + 1)).toBe("duplicate");
       expect(d.remember("u", "x", T0 + MIN)).toBe("too-old");
     }
-    expect(exact.all().map(([k]) => k)).toEqual(byMinute.all().map(([k]) => k));
-    expect(exact.all().map(([k]) => k)).toEqual(["u|late", "u|r1", "u|r2"]);
+    expect(rememberedIds(older.all())).toEqual(["u|late", "u|r1", "u|r2"]);
+    expect(older.all().map(([k]) => k)).toContain("u|r1");
   });
 
   test("a retention that is not whole minutes is refused", () => {
-    expect(() => new RequestDeduplicator(new InMemoryKeyValueStore<number>("d"), MIN + 1)).toThrow(
-      /whole minutes/,
-    );
+    expect(() => new RequestDeduplicator(idStore(), MIN + 1)).toThrow(/whole minutes/);
   });
 
-  test("rebuilt from its store, it evicts exactly what the original would have", () => {
-    const a = new InMemoryKeyValueStore<number>("a");
-    const b = new InMemoryKeyValueStore<number>("b");
+  test("rebuilt from its changelog, it remembers and evicts exactly what the original does", () => {
+    const a = idStore("a");
     const first = new RequestDeduplicator(a, retention);
     const times = [T0 + 5 * MIN, T0, T0 + 20 * MIN, T0 + 2 * MIN, T0 + 40 * MIN];
     times.forEach((t, k) => first.remember("u", `r${k}`, t));
-    for (const [k, v] of a.all()) b.put(k, v);
+    const b = restoredCopy(a);
     const restored = new RequestDeduplicator(b, retention);
-    first.remember("u", "late", T0 + 63 * MIN);
-    restored.remember("u", "late", T0 + 63 * MIN);
-    expect(b.all()).toEqual(a.all());
+    expect(restored.size).toBe(first.size);
+    for (const d of [first, restored]) {
+      expect(d.remember("u", "r2", T0 + 20 * MIN)).toBe("duplicate");
+      expect(d.remember("u", "late", T0 + 63 * MIN)).toBe("new");
+    }
+    expect(rememberedIds(b.all())).toEqual(rememberedIds(a.all()));
     // Cut-off: minute 3 (63 - 60): r1 (minute 0) and r3 (minute 2) are gone.
-    expect(a.all().map(([k]) => k)).toEqual(["u|late", "u|r0", "u|r2", "u|r4"]);
+    expect(rememberedIds(a.all())).toEqual(["u|late", "u|r0", "u|r2", "u|r4"]);
+    expect(restored.remember("u", "r3", T0 + 2 * MIN)).toBe("too-old");
   });
 });
 

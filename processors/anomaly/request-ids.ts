@@ -1,0 +1,384 @@
+/**
+ * The request-id memory: request ids counted within the retention, so a redelivered copy is never
+ * counted twice (see `RequestDeduplicator`).
+ *
+ * Ids are kept as their UTF-8 bytes, not as strings: in the store, one entry per receipt minute and
+ * commit holds the bytes of its ids in their changelog form; in memory, an open-addressing table of
+ * (hash, entry, offset) in typed arrays points into those same bytes. So remembering an id costs its
+ * bytes and a few table slots, no object of its own, and the garbage collector never walks or copies
+ * the ids (hundreds of thousands of long-lived strings and map entries were much of its work).
+ */
+import { randomBytes } from "node:crypto";
+import type { Serde } from "../runtime/serde";
+import type { KeyValueStore } from "../runtime/stores";
+import { varintBytes, writeVarint } from "./window";
+
+const MINUTE = 60_000;
+
+export type Remembered = "new" | "duplicate" | "too-old";
+
+/**
+ * A value of the counted-requests store: the ids (see `RequestDeduplicator.keyOf`) first counted in
+ * one receipt minute, written to the changelog together. `bytes[0, used)` is the entry's changelog
+ * form (`countedRequestIdsSerde`). Ids are appended until the entry is serialised (for the changelog,
+ * or an on-disk store); from then on it is `logged` and never changes again — the minute's next ids
+ * start another entry — so every serialisation of an entry holds the same ids, and a commit writes
+ * one record per minute touched instead of one per request.
+ *
+ * An entry of the older form (one entry per id, the value an epoch-millisecond receipt time) has no
+ * bytes (`used` 0): its store key is the id.
+ */
+export interface CountedRequestIds {
+  /** Start of the receipt minute, epoch ms. */
+  readonly minute: number;
+  bytes: Buffer;
+  used: number;
+  /** Serialised once: ids are no longer added to it. */
+  logged: boolean;
+}
+
+const FORMAT = 1;
+/** Format byte and the minute (int64). */
+const HEADER_BYTES = 9;
+/** Bytes of the older form: the receipt time alone, as Int64Serde writes it. */
+const LEGACY_BYTES = 8;
+const NO_BYTES = Buffer.alloc(0);
+
+function writeEpochMillis(b: Buffer, o: number, value: number): void {
+  b.writeInt32BE(Math.floor(value / 0x1_0000_0000), o);
+  b.writeUInt32BE(value >>> 0, o + 4);
+}
+
+function readEpochMillis(b: Buffer, o: number): number {
+  return b.readInt32BE(o) * 0x1_0000_0000 + b.readUInt32BE(o + 4);
+}
+
+/** Where the varint at `o` ends (its value in `varintValue`); -1 when it is truncated or too long. */
+let varintValue = 0;
+function readVarint(b: Buffer, o: number, end: number): number {
+  let n = 0;
+  let scale = 1;
+  while (o < end && scale <= 2 ** 28) {
+    const byte = b[o++] as number;
+    n += (byte & 0x7f) * scale;
+    if (byte < 0x80) {
+      varintValue = n;
+      return o;
+    }
+    scale *= 0x80;
+  }
+  return -1;
+}
+
+/**
+ * Changelog form of `CountedRequestIds`: u8 format (1), the minute's start as a signed 64-bit
+ * big-endian integer, then each id as an unsigned LEB128 length and its UTF-8 bytes. Serialising
+ * marks the entry `logged` (see CountedRequestIds) and returns its own bytes (trimmed to size once):
+ * they never change again. An 8-byte value is the older form and decodes to an entry without bytes.
+ */
+export const countedRequestIdsSerde: Serde<CountedRequestIds> = {
+  name: "binary:CountedRequestIds",
+  serialize(_topic, value) {
+    value.logged = true;
+    if (value.used === 0) {
+      const b = Buffer.allocUnsafe(LEGACY_BYTES);
+      writeEpochMillis(b, 0, value.minute);
+      return b;
+    }
+    if (value.bytes.length !== value.used) value.bytes = Buffer.from(value.bytes.subarray(0, value.used));
+    return value.bytes;
+  },
+  deserialize(_topic, data) {
+    if (data.length === LEGACY_BYTES)
+      return { minute: readEpochMillis(data, 0), bytes: NO_BYTES, used: 0, logged: true };
+    if (data.length < HEADER_BYTES || data[0] !== FORMAT)
+      throw new Error(`CountedRequestIds: unknown format ${data[0]} (${data.length} bytes)`);
+    for (let o = HEADER_BYTES; o < data.length; o += varintValue) {
+      o = readVarint(data, o, data.length);
+      if (o < 0 || o + varintValue > data.length) throw new Error("CountedRequestIds: truncated");
+    }
+    return { minute: readEpochMillis(data, 1), bytes: data, used: data.length, logged: true };
+  },
+};
+
+/** The ids an entry holds (its store key for one of the older form). */
+export function idsOf(key: string, value: CountedRequestIds): string[] {
+  if (value.used === 0) return [key];
+  const out: string[] = [];
+  for (let o = HEADER_BYTES; o < value.used; o += varintValue) {
+    o = readVarint(value.bytes, o, value.used);
+    out.push(value.bytes.toString("utf8", o, o + varintValue));
+  }
+  return out;
+}
+
+/** Every id held by entries of the counted-requests store, sorted (for tests and figures). */
+export function rememberedIds(entries: Iterable<readonly [string, CountedRequestIds]>): string[] {
+  const out: string[] = [];
+  for (const [key, value] of entries) out.push(...idsOf(key, value));
+  return out.sort();
+}
+
+/** A new entry of the newer form holding `n` bytes of ids at most before it must grow. */
+function newEntry(minute: number, n: number): CountedRequestIds {
+  const bytes = Buffer.allocUnsafe(HEADER_BYTES + n);
+  bytes[0] = FORMAT;
+  writeEpochMillis(bytes, 1, minute);
+  return { minute, bytes, used: HEADER_BYTES, logged: false };
+}
+
+/** An entry's store key and value, and the receipt minute it belongs to. */
+interface Held {
+  readonly key: string;
+  readonly value: CountedRequestIds;
+  readonly minute: number;
+}
+
+/** Seeds the id hash per process, so nobody can choose ids that collide on purpose. */
+const HASH_SEED = randomBytes(4).readInt32LE(0);
+
+/** FNV-1a over bytes [from, to), finished with murmur3's mixer (linear probing wants every bit mixed). */
+function hashBytes(b: Uint8Array, from: number, to: number): number {
+  let h = HASH_SEED ^ 0x811c9dc5;
+  for (let k = from; k < to; k++) h = Math.imul(h ^ (b[k] as number), 0x01000193);
+  return fmix(h);
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+const EMPTY = -1;
+
+/**
+ * Request ids counted within the retention.
+ *
+ * Why a store of ids and not idempotence by design: the count is a sum, and a sum cannot tell a
+ * redelivered copy from a new request with the same content; DUIS RequestIDs carry a counter, but its
+ * monotonicity per User ID is not confirmed ([GAP], reference §4 check 4), so a high-water mark could
+ * drop genuine requests. The Kafka driver's transactions already stop redelivery inside the
+ * application; this catches copies produced upstream (an at-least-once producer, a replayed topic).
+ * The retention is the longest window plus one bucket: a copy older than that could not change any
+ * count, so it is never counted at all (`too-old`).
+ *
+ * Expiry is exact to the receipt minute and independent of arrival order, so a restored instance
+ * evicts exactly what the original would have: every minute older than (newest receipt minute -
+ * retention) is dropped whole — its store entries deleted, its ids taken out of the table. The
+ * retention is a whole number of minutes, so nothing finer than the receipt minute is ever used.
+ * Entries of the older one-id-per-entry form (exact receipt times included) are read the same way.
+ *
+ * In memory: every entry's bytes (`held`, by entry number) and a linear-probing table whose slot
+ * holds an id's hash, entry number and offset (EMPTY entry: a free slot), at most half full.
+ */
+export class RequestDeduplicator {
+  private held: Array<Held | undefined> = [];
+  private readonly freeNumbers: number[] = [];
+  /** Per receipt minute: the numbers of its entries. */
+  private readonly byMinute = new Map<number, number[]>();
+  /** Per receipt minute: the number of the entry its new ids go to (until that one is logged). */
+  private readonly open = new Map<number, number>();
+  private slotHash = new Int32Array(1024);
+  private slotEntry = new Int32Array(1024).fill(EMPTY);
+  private slotOffset = new Int32Array(1024);
+  private count = 0;
+  /** The id being remembered, as UTF-8. */
+  private scratch = Buffer.allocUnsafe(256);
+  private newestMinute = Number.NEGATIVE_INFINITY;
+  private cutoffMinute = Number.NEGATIVE_INFINITY;
+  private readonly retentionMinutes: number;
+
+  constructor(
+    private readonly store: KeyValueStore<CountedRequestIds>,
+    retentionMs: number,
+  ) {
+    if (!Number.isInteger(retentionMs / MINUTE))
+      throw new RangeError(`request-id retention must be whole minutes, got ${retentionMs} ms`);
+    this.retentionMinutes = retentionMs / MINUTE;
+    // Entries already there are never added to: new ids of their minutes start entries of their own.
+    for (const [key, stored] of store.all()) {
+      const m = Math.floor(stored.minute / MINUTE);
+      let value = stored;
+      if (value.used === 0) {
+        // The older form: the id is the key; its bytes are held here only.
+        const n = Buffer.byteLength(key, "utf8");
+        value = newEntry(m * MINUTE, varintBytes(n) + n);
+        value.used = writeVarint(value.bytes, HEADER_BYTES, n);
+        value.used += value.bytes.write(key, value.used, "utf8");
+        value.logged = true;
+      }
+      const e = this.hold(key, value, m);
+      for (let o = HEADER_BYTES; o < value.used; o += varintValue) {
+        const at = o;
+        o = readVarint(value.bytes, o, value.used);
+        this.place(hashBytes(value.bytes, o, o + varintValue), e, at);
+      }
+      if (m > this.newestMinute) this.newestMinute = m;
+    }
+    this.cutoffMinute = this.newestMinute - this.retentionMinutes;
+  }
+
+  /** Ids remembered. */
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * The store key of a request: its RequestID when that begins with the User ID and a colon (the DUIS
+   * form, BusinessOriginatorID first), else `<userId>|<requestId>`. The two forms cannot collide as
+   * long as User IDs hold no "|" (they are EUI-64s; the window store's keys rely on that too).
+   */
+  static keyOf(userId: string, requestId: string): string {
+    return requestId.startsWith(userId) && requestId.charCodeAt(userId.length) === 58
+      ? requestId
+      : `${userId}|${requestId}`;
+  }
+
+  /** Remembers a request id; says whether it is new, a copy already counted, or too old to count. */
+  remember(userId: string, requestId: string, receivedAt: number): Remembered {
+    const minute = Math.floor(receivedAt / MINUTE);
+    if (minute < this.cutoffMinute) return "too-old";
+    const id = RequestDeduplicator.keyOf(userId, requestId);
+    const n = this.encode(id);
+    const h = hashBytes(this.scratch, 0, n);
+    const mask = this.slotEntry.length - 1;
+    let i = h & mask;
+    for (let e = this.slotEntry[i] as number; e !== EMPTY; e = this.slotEntry[i] as number) {
+      if (this.slotHash[i] === h && this.holds(e, this.slotOffset[i] as number, n)) return "duplicate";
+      i = (i + 1) & mask;
+    }
+    this.add(minute, id, n, h, i);
+    if (minute > this.newestMinute) {
+      this.newestMinute = minute;
+      this.cutoffMinute = minute - this.retentionMinutes;
+      this.evict();
+    }
+    return "new";
+  }
+
+  /** Writes `id` as UTF-8 into `scratch`; returns its length. */
+  private encode(id: string): number {
+    if (this.scratch.length < id.length * 3) this.scratch = Buffer.allocUnsafe(id.length * 3);
+    const s = this.scratch;
+    for (let k = 0; k < id.length; k++) {
+      const c = id.charCodeAt(k);
+      if (c >= 0x80) return s.write(id, 0, "utf8");
+      s[k] = c;
+    }
+    return id.length;
+  }
+
+  /** Whether entry `e` holds, at `offset`, the `n` bytes in `scratch`. */
+  private holds(e: number, offset: number, n: number): boolean {
+    const b = (this.held[e] as Held).value.bytes;
+    const o = readVarint(b, offset, b.length);
+    if (varintValue !== n) return false;
+    const s = this.scratch;
+    for (let k = 0; k < n; k++) if (b[o + k] !== s[k]) return false;
+    return true;
+  }
+
+  /** Appends the id in `scratch` to its minute's open entry and puts it into free slot `i`. */
+  private add(minute: number, id: string, n: number, h: number, i: number): void {
+    let e = this.open.get(minute);
+    let value = e === undefined ? undefined : (this.held[e] as Held).value;
+    const need = varintBytes(n) + n;
+    if (value === undefined || value.logged) {
+      // Its first id makes the key unique: an id is in one entry at most.
+      const key = `m${minute}:${id}`;
+      value = newEntry(minute * MINUTE, Math.max(need, 120));
+      e = this.hold(key, value, minute);
+      this.open.set(minute, e);
+      this.store.put(key, value);
+    } else if (value.used + need > value.bytes.length) {
+      // Grown in place: the store and the table refer to the entry, not to its bytes.
+      const bigger = Buffer.allocUnsafe(Math.max(value.bytes.length * 2, value.used + need));
+      value.bytes.copy(bigger, 0, 0, value.used);
+      value.bytes = bigger;
+    }
+    const offset = value.used;
+    const o = writeVarint(value.bytes, offset, n);
+    this.scratch.copy(value.bytes, o, 0, n);
+    value.used = o + n;
+    this.slotHash[i] = h;
+    this.slotEntry[i] = e as number;
+    this.slotOffset[i] = offset;
+    if (++this.count * 2 > this.slotEntry.length) this.resize(this.slotEntry.length * 2);
+  }
+
+  private hold(key: string, value: CountedRequestIds, minute: number): number {
+    const e = this.freeNumbers.pop() ?? this.held.length;
+    this.held[e] = { key, value, minute };
+    let list = this.byMinute.get(minute);
+    if (!list) this.byMinute.set(minute, (list = []));
+    list.push(e);
+    return e;
+  }
+
+  /** Puts an id known to be absent into the table. */
+  private place(h: number, e: number, offset: number): void {
+    const mask = this.slotEntry.length - 1;
+    let i = h & mask;
+    while (this.slotEntry[i] !== EMPTY) i = (i + 1) & mask;
+    this.slotHash[i] = h;
+    this.slotEntry[i] = e;
+    this.slotOffset[i] = offset;
+    if (++this.count * 2 > this.slotEntry.length) this.resize(this.slotEntry.length * 2);
+  }
+
+  private resize(capacity: number): void {
+    const { slotHash, slotEntry, slotOffset } = this;
+    this.slotHash = new Int32Array(capacity);
+    this.slotEntry = new Int32Array(capacity).fill(EMPTY);
+    this.slotOffset = new Int32Array(capacity);
+    this.count = 0;
+    for (let i = 0; i < slotEntry.length; i++) {
+      const e = slotEntry[i] as number;
+      if (e !== EMPTY) this.place(slotHash[i] as number, e, slotOffset[i] as number);
+    }
+  }
+
+  /** Takes the id of entry `e` at `offset` out of the table (backward-shift deletion). */
+  private unplace(h: number, e: number, offset: number): void {
+    const mask = this.slotEntry.length - 1;
+    let i = h & mask;
+    while (this.slotEntry[i] !== e || this.slotOffset[i] !== offset) {
+      if (this.slotEntry[i] === EMPTY) return;
+      i = (i + 1) & mask;
+    }
+    // Later slots of the same run move back into the hole unless their home lies after it.
+    for (let j = (i + 1) & mask; this.slotEntry[j] !== EMPTY; j = (j + 1) & mask) {
+      const home = (this.slotHash[j] as number) & mask;
+      const between = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (between) continue;
+      this.slotHash[i] = this.slotHash[j] as number;
+      this.slotEntry[i] = this.slotEntry[j] as number;
+      this.slotOffset[i] = this.slotOffset[j] as number;
+      i = j;
+    }
+    this.slotEntry[i] = EMPTY;
+    this.count--;
+  }
+
+  private evict(): void {
+    for (const [m, numbers] of this.byMinute) {
+      if (m >= this.cutoffMinute) continue;
+      for (const e of numbers) {
+        const { key, value } = this.held[e] as Held;
+        for (let o = HEADER_BYTES; o < value.used; o += varintValue) {
+          const at = o;
+          o = readVarint(value.bytes, o, value.used);
+          this.unplace(hashBytes(value.bytes, o, o + varintValue), e, at);
+        }
+        this.store.delete(key);
+        this.held[e] = undefined;
+        this.freeNumbers.push(e);
+      }
+      this.byMinute.delete(m);
+      this.open.delete(m);
+    }
+  }
+}
