@@ -119,7 +119,7 @@ export function copyRing(ring: WindowRing): WindowRing {
 const FORMAT_VERSION = 3;
 
 /** Writes `n` as an unsigned LEB128 varint at `o`; returns the offset after it. */
-export function writeVarint(b: Buffer, o: number, n: number): number {
+export function writeVarint(b: Uint8Array, o: number, n: number): number {
   while (n >= 0x80) {
     b[o++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
@@ -138,30 +138,27 @@ export function varintBytes(n: number): number {
   return bytes;
 }
 
+/** Where window sets are written before their exact-size copy (grown as needed, never shrunk). */
+let scratch = Buffer.allocUnsafe(4096);
+
 /**
  * Compact binary changelog form of a WindowSet, written at every commit for every window touched
- * since the previous one (hence plain byte stores, sized exactly beforehand). Layout: u8 version,
- * u16 rings (big-endian); per ring: u32 period minutes, u16 N, u48 head+1 (0: no request yet),
- * u8 warned, u16 non-empty buckets, then per bucket its index (the first as an offset from head-N,
- * the others as the distance from the previous one) and its count, as unsigned LEB128 varints.
+ * since the previous one. Layout: u8 version, u16 rings (big-endian); per ring: u32 period minutes,
+ * u16 N, u48 head+1 (0: no request yet), u8 warned, u16 non-empty buckets, then per bucket its index
+ * (the first as an offset from head-N, the others as the distance from the previous one) and its
+ * count, as unsigned LEB128 varints. Written in one pass over the rings into a scratch buffer (the
+ * bucket arrays of a set touched a while ago are rarely in cache: a second, sizing pass cost ~25 %
+ * more), then copied into a buffer of the exact size.
  */
 export const windowSetSerde: Serde<WindowSet> = {
   name: "binary:WindowSet",
   serialize(_topic, value) {
     const rings = value.rings;
-    // The exact size first, so the bytes are written once, straight into the record's buffer.
-    let size = 3;
-    for (let k = 0; k < rings.length; k++) {
-      const r = rings[k] as WindowRing;
-      size += 15;
-      let prev = r.head - r.buckets;
-      for (let j = 0; j < r.idx.length; j++) {
-        const i = r.idx[j] as number;
-        size += varintBytes(i - prev) + varintBytes(r.cnt[j] as number);
-        prev = i;
-      }
-    }
-    const b = Buffer.allocUnsafe(size);
+    // An upper bound: 15 bytes of ring header, two varints of at most 8 bytes per bucket.
+    let max = 3;
+    for (let k = 0; k < rings.length; k++) max += 15 + (rings[k] as WindowRing).idx.length * 16;
+    if (scratch.length < max) scratch = Buffer.allocUnsafe(max * 2);
+    const b = scratch;
     b[0] = FORMAT_VERSION;
     b[1] = rings.length >>> 8;
     b[2] = rings.length & 0xff;
@@ -185,19 +182,22 @@ export const windowSetSerde: Serde<WindowSet> = {
       b[o + 10] = (lo >>> 8) & 0xff;
       b[o + 11] = lo & 0xff;
       b[o + 12] = r.warned ? 1 : 0;
-      const n = r.idx.length;
+      const { idx, cnt } = r;
+      const n = idx.length;
       b[o + 13] = n >>> 8;
       b[o + 14] = n & 0xff;
       o += 15;
       let prev = r.head - r.buckets;
       for (let j = 0; j < n; j++) {
-        const i = r.idx[j] as number;
+        const i = idx[j] as number;
         o = writeVarint(b, o, i - prev);
-        o = writeVarint(b, o, r.cnt[j] as number);
+        o = writeVarint(b, o, cnt[j] as number);
         prev = i;
       }
     }
-    return b;
+    const out = Buffer.allocUnsafe(o);
+    b.copy(out, 0, 0, o);
+    return out;
   },
   deserialize(_topic, data) {
     let o = 0;
