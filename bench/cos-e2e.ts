@@ -293,6 +293,10 @@ export interface PipelineAppHandle extends ChildHandle {
   cpuMs(): number | null;
   /** Transactions committed by every stage (one `commit` event each). */
   transactions(): number;
+  /** Per stage, the time of each transaction (start to the commit's answer), in ms. */
+  transactionMs(): ReadonlyMap<string, readonly number[]>;
+  /** The pipeline's event-loop delay (p99, max; ms) from its `stopped` event (null before). */
+  eventLoopDelay(): { p99Ms: number; maxMs: number } | null;
   /** Drivers restarted during start-up (`start-retry` events: stage, code, message). */
   startRetries(): string[];
 }
@@ -363,6 +367,8 @@ export function startPipelineApp(
   let cpuMs: number | null = null;
   let transactions = 0;
   const committed = new Map<string, number>();
+  const transactionMs = new Map<string, number[]>();
+  let loopDelay: { p99Ms: number; maxMs: number } | null = null;
   const retries: string[] = [];
   readline.createInterface({ input: child.stdout }).on("line", (line) => {
     let e: {
@@ -373,6 +379,9 @@ export function startPipelineApp(
       message?: string;
       cpuUserMs?: number;
       cpuSystemMs?: number;
+      transactionMs?: number;
+      eventLoopDelayP99Ms?: number;
+      eventLoopDelayMaxMs?: number;
     };
     try {
       e = JSON.parse(line) as typeof e;
@@ -381,11 +390,19 @@ export function startPipelineApp(
     }
     if (e.event === "final") finals++;
     else if (e.event === "started") started = true;
-    else if (e.event === "stopped") cpuMs = (e.cpuUserMs ?? 0) + (e.cpuSystemMs ?? 0);
-    else if (e.event === "start-retry") retries.push(`${e.stage}: ${e.code} ${e.message}`);
+    else if (e.event === "stopped") {
+      cpuMs = (e.cpuUserMs ?? 0) + (e.cpuSystemMs ?? 0);
+      if (e.eventLoopDelayP99Ms !== undefined)
+        loopDelay = { p99Ms: e.eventLoopDelayP99Ms, maxMs: e.eventLoopDelayMaxMs ?? NaN };
+    } else if (e.event === "start-retry") retries.push(`${e.stage}: ${e.code} ${e.message}`);
     else if (e.event === "commit" && e.stage) {
       committed.set(e.stage, (committed.get(e.stage) ?? 0) + (e.records ?? 0));
       transactions++;
+      if (e.transactionMs !== undefined) {
+        let list = transactionMs.get(e.stage);
+        if (!list) transactionMs.set(e.stage, (list = []));
+        list.push(e.transactionMs);
+      }
     }
   });
   return {
@@ -399,6 +416,8 @@ export function startPipelineApp(
     startRetries: () => retries,
     cpuMs: () => cpuMs,
     transactions: () => transactions,
+    transactionMs: () => transactionMs,
+    eventLoopDelay: () => loopDelay,
   };
 }
 
@@ -445,6 +464,18 @@ export async function startSim(
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
+
+/** Per stage: transaction time p50/p99 (ms), from the start of a transaction to its commit's answer. */
+export function transactionFigures(byStage: ReadonlyMap<string, readonly number[]>): Figures {
+  const out: Figures = {};
+  for (const [stage, list] of [...byStage].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const sorted = [...list].sort((a, b) => a - b);
+    const name = stage.replace(/[^a-z0-9]+/gi, "_").toLowerCase();
+    out[`txn_${name}_p50_ms`] = percentile(sorted, 50);
+    out[`txn_${name}_p99_ms`] = percentile(sorted, 99);
+  }
+  return out;
+}
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -840,6 +871,9 @@ async function main(): Promise<void> {
         app.cpuMs() === null ? NaN : Number(((app.cpuMs() ?? 0) / offered).toFixed(2)),
       // Exactly-once costs a transaction (≥ 5 broker round trips) per task batch: how many per request.
       pipeline_transactions_per_request: Number((app.transactions() / offered).toFixed(2)),
+      ...transactionFigures(app.transactionMs()),
+      pipeline_event_loop_delay_p99_ms: app.eventLoopDelay()?.p99Ms ?? NaN,
+      pipeline_event_loop_delay_max_ms: app.eventLoopDelay()?.maxMs ?? NaN,
     };
     reportFigures("cos-e2e", { [variant]: figures }, { update: a.update, file: a.baseline });
     const p99 = figures["dcc_internal_p99_ms"]!;

@@ -12,6 +12,7 @@
  * Exit: 0 after a clean stop, 1 when a stage fails (the error code and stage are printed).
  */
 import * as path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { EcosError } from "../../processors/runtime/errors";
 import { consoleLogger } from "../../processors/runtime/logger";
 import {
@@ -40,9 +41,42 @@ export interface KafkaRunOptions {
 
 const fmt = (n: number): string => n.toLocaleString("en-GB");
 
+/** Upper bounds (ms) of the transaction-time buckets: a fixed histogram, so a long run keeps no samples. */
+export const TRANSACTION_MS_BUCKETS = [
+  1, 2, 3, 5, 8, 13, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
+] as const;
+
+/** Transactions of one stage: count, total time and a bucketed distribution. */
+export class TransactionTimes {
+  count = 0;
+  totalMs = 0;
+  private readonly buckets = new Array<number>(TRANSACTION_MS_BUCKETS.length + 1).fill(0);
+
+  add(ms: number): void {
+    this.count++;
+    this.totalMs += ms;
+    let i = 0;
+    while (i < TRANSACTION_MS_BUCKETS.length && ms > TRANSACTION_MS_BUCKETS[i]!) i++;
+    this.buckets[i]!++;
+  }
+
+  /** The bucket bound at or under which p % of the transactions took (Infinity past the last bound). */
+  percentileAtMost(p: number): number | null {
+    if (this.count === 0) return null;
+    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
+    let seen = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      seen += this.buckets[i]!;
+      if (seen >= rank) return TRANSACTION_MS_BUCKETS[i] ?? Infinity;
+    }
+    return Infinity;
+  }
+}
+
 /** Counts kept from the pipeline's events for the progress lines and the summary. */
 export class KafkaRunTally {
   readonly committed = new Map<KafkaStage, number>();
+  readonly transactions = new Map<KafkaStage, TransactionTimes>();
   readonly outputs = new Map<KafkaStage, number>();
   readonly restored = new Map<KafkaStage, number>();
   finals = 0;
@@ -55,6 +89,9 @@ export class KafkaRunTally {
     if (e.event === "commit") {
       bump(this.committed, e.stage, e.records);
       bump(this.outputs, e.stage, e.outputs);
+      let times = this.transactions.get(e.stage);
+      if (!times) this.transactions.set(e.stage, (times = new TransactionTimes()));
+      times.add(e.transactionMs);
     } else if (e.event === "restore") bump(this.restored, e.stage, e.records);
     else if (e.event === "final") {
       this.finals++;
@@ -141,6 +178,9 @@ export async function runKafkaPipeline(config: Readonly<EcosConfig>, o: KafkaRun
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
+  // How long callbacks waited for the one thread every stage shares (reported when stopped).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   await pipeline.start(); // returns early when a signal stopped it meanwhile
   if (!signalled) {
     say({ event: "started", stages: pipeline.stages });
@@ -166,13 +206,27 @@ export async function runKafkaPipeline(config: Readonly<EcosConfig>, o: KafkaRun
     return;
   }
   await stop("stopped");
+  loopDelay.disable();
   const cpu = process.cpuUsage();
   say({
     event: "stopped",
     cpuUserMs: Math.round(cpu.user / 1000),
     cpuSystemMs: Math.round(cpu.system / 1000),
+    // The histogram holds the intervals of its 10 ms sampling timer: the delay is what is beyond 10 ms.
+    eventLoopDelayP99Ms: Math.max(0, Math.round(loopDelay.percentile(99) / 1e6) - 10),
+    eventLoopDelayMaxMs: Math.max(0, Math.round(loopDelay.max / 1e6) - 10),
   });
   printKafkaSummary(tally, pipeline.stages, Date.now() - started, pipeline, o.events);
+}
+
+/** "N transactions, mean X ms, p50 ≤ Y ms, p99 ≤ Z ms" (bucket bounds), or "no transactions". */
+export function transactionLine(t: TransactionTimes | undefined): string {
+  if (!t || t.count === 0) return "no transactions";
+  const at = (p: number): string => {
+    const v = t.percentileAtMost(p);
+    return v === Infinity ? `> ${TRANSACTION_MS_BUCKETS[TRANSACTION_MS_BUCKETS.length - 1]} ms` : `≤ ${v} ms`;
+  };
+  return `${fmt(t.count)} transactions, mean ${(t.totalMs / t.count).toFixed(0)} ms, p50 ${at(50)}, p99 ${at(99)}`;
 }
 
 function printKafkaSummary(
@@ -194,7 +248,7 @@ function printKafkaSummary(
     ...stages.map(
       (s) =>
         `  ${s.padEnd(20)} ${fmt(t.committed.get(s) ?? 0)} records committed, ${fmt(t.outputs.get(s) ?? 0)} outputs, ` +
-        `${fmt(t.restored.get(s) ?? 0)} state records restored at start`,
+        `${fmt(t.restored.get(s) ?? 0)} state records restored at start; ${transactionLine(t.transactions.get(s))}`,
     ),
   ];
   if (stages.includes("tracker"))

@@ -90,6 +90,8 @@ export type KafkaPipelineEvent =
       readonly taskId: string;
       readonly records: number;
       readonly outputs: number;
+      /** From the transaction's start to its commit's answer. */
+      readonly transactionMs: number;
     }
   | {
       readonly event: "restore";
@@ -274,6 +276,7 @@ export class KafkaPipeline {
           taskId: info.taskId,
           records: info.records,
           outputs: info.outputs,
+          transactionMs: info.transactionMs,
         }),
       onRestore: (info) => this.emit({ event: "restore", stage, ...info }),
     });

@@ -84,8 +84,17 @@ export interface KafkaDriverOptions {
   /** Period of the wall-clock punctuation check (default 1000 ms). */
   readonly wallClockTickMs?: number;
   readonly sessionTimeoutMs?: number;
-  /** Called after every committed transaction (progress reporting, tests). */
-  readonly onCommit?: (info: { taskId: string; records: number; outputs: number; changelog: number }) => void;
+  /**
+   * Called after every committed transaction (progress reporting, tests, benchmarks): `transactionMs`
+   * is from the transaction's start to its commit's answer (the produce, offset and end requests).
+   */
+  readonly onCommit?: (info: {
+    taskId: string;
+    records: number;
+    outputs: number;
+    changelog: number;
+    transactionMs: number;
+  }) => void;
   /** Called after a task's stores were restored. */
   readonly onRestore?: (info: { taskId: string; store: string; records: number; ms: number }) => void;
 }
@@ -726,6 +735,7 @@ export class KafkaDriver {
       }
     }
     if (byTopic.size === 0 && !consumed) return;
+    const began = Date.now();
     const tx = await s.producer.transaction();
     try {
       for (const topicMessages of splitBySize(byTopic, this.opts.maxRequestBytes ?? 512 * 1024)) {
@@ -753,7 +763,13 @@ export class KafkaDriver {
       const offset = (BigInt(consumed.offset) + 1n).toString();
       this.purgeable.set(`${consumed.topic}/${consumed.partition}`, { ...consumed, offset });
     }
-    this.opts.onCommit?.({ taskId: s.task.id, records, outputs: outputs.length, changelog: changelogCount });
+    this.opts.onCommit?.({
+      taskId: s.task.id,
+      records,
+      outputs: outputs.length,
+      changelog: changelogCount,
+      transactionMs: Date.now() - began,
+    });
   }
 
   /**

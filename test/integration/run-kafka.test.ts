@@ -145,5 +145,13 @@ describe("ecos run --kafka: the N65 stage on the real broker, across a SIGKILL",
     expect(all[1]?.value.detail).toContain(CHF_2);
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
+    // Where the time went: every commit reports its transaction time, the stop the event-loop delay.
+    const txns = second.transactionMs().get("cos-alerts") ?? [];
+    expect(txns.length).toBeGreaterThan(0);
+    expect(txns.every((ms) => Number.isInteger(ms) && ms >= 0 && ms < 60_000)).toBe(true);
+    const loop = second.eventLoopDelay();
+    expect(loop).not.toBeNull();
+    expect(loop!.maxMs).toBeGreaterThanOrEqual(loop!.p99Ms);
+    expect(loop!.p99Ms).toBeGreaterThanOrEqual(0);
   }, 400_000);
 });

@@ -10,7 +10,7 @@ import {
   parseStages,
   seededUsers,
 } from "../../processors/pipeline/kafka-pipeline";
-import { KafkaRunTally } from "../../deploy/cli/run-kafka";
+import { KafkaRunTally, TransactionTimes, transactionLine } from "../../deploy/cli/run-kafka";
 import { seededCredentials } from "../../deploy/sim/credentials";
 
 describe("parseStages", () => {
@@ -52,8 +52,8 @@ test("ECoS go-live defaults to the end of June 2023", () => {
 test("the run tally counts commits per stage, finals, codes, breaches and response-time percentiles", () => {
   const t = new KafkaRunTally();
   expect(t.percentile(99)).toBeNull();
-  t.add({ event: "commit", stage: "dsp", taskId: "0_0", records: 10, outputs: 30 });
-  t.add({ event: "commit", stage: "dsp", taskId: "0_1", records: 5, outputs: 15 });
+  t.add({ event: "commit", stage: "dsp", taskId: "0_0", records: 10, outputs: 30, transactionMs: 12 });
+  t.add({ event: "commit", stage: "dsp", taskId: "0_1", records: 5, outputs: 15, transactionMs: 40 });
   t.add({ event: "restore", stage: "tracker", taskId: "0_0", store: "s", records: 7, ms: 3 });
   for (let i = 1; i <= 100; i++)
     t.add({
@@ -64,6 +64,10 @@ test("the run tally counts commits per stage, finals, codes, breaches and respon
       breach: i === 100,
     });
   expect(t.committed.get("dsp")).toBe(15);
+  expect(transactionLine(t.transactions.get("dsp"))).toBe(
+    "2 transactions, mean 26 ms, p50 ≤ 13 ms, p99 ≤ 50 ms",
+  );
+  expect(transactionLine(t.transactions.get("tracker"))).toBe("no transactions");
   expect(t.outputs.get("dsp")).toBe(45);
   expect(t.restored.get("tracker")).toBe(7);
   expect(t.finals).toBe(100);
@@ -74,4 +78,18 @@ test("the run tally counts commits per stage, finals, codes, breaches and respon
   expect(t.progressLine(["dsp", "tracker"])).toBe(
     "records committed: dsp 15, tracker 0; final responses 100 (1 beyond target)",
   );
+});
+
+test("transaction times: bucket bounds for percentiles, and beyond the last bound", () => {
+  const times = new TransactionTimes();
+  for (let i = 0; i < 98; i++) times.add(4);
+  times.add(700);
+  times.add(60_000);
+  expect(times.percentileAtMost(50)).toBe(5);
+  expect(times.percentileAtMost(99)).toBe(750);
+  expect(times.percentileAtMost(100)).toBe(Infinity);
+  expect(transactionLine(times)).toBe("100 transactions, mean 611 ms, p50 ≤ 5 ms, p99 ≤ 750 ms");
+  times.add(60_000);
+  times.add(60_000);
+  expect(transactionLine(times)).toMatch(/p99 > 10000 ms$/);
 });
