@@ -301,7 +301,9 @@ export class RequestDeduplicator {
     }
     const offset = value.used;
     const o = writeVarint(value.bytes, offset, n);
-    this.scratch.copy(value.bytes, o, 0, n);
+    const bytes = value.bytes;
+    const s = this.scratch;
+    for (let k = 0; k < n; k++) bytes[o + k] = s[k] as number;
     value.used = o + n;
     this.slotHash[i] = h;
     this.slotEntry[i] = e as number;

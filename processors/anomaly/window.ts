@@ -190,13 +190,18 @@ export const windowSetSerde: Serde<WindowSet> = {
       let prev = r.head - r.buckets;
       for (let j = 0; j < n; j++) {
         const i = idx[j] as number;
-        o = writeVarint(b, o, i - prev);
-        o = writeVarint(b, o, cnt[j] as number);
+        const d = i - prev;
+        const c = cnt[j] as number;
+        // One byte each almost always (deltas within a window, counts below 128).
+        if (d < 0x80) b[o++] = d;
+        else o = writeVarint(b, o, d);
+        if (c < 0x80) b[o++] = c;
+        else o = writeVarint(b, o, c);
         prev = i;
       }
     }
     const out = Buffer.allocUnsafe(o);
-    b.copy(out, 0, 0, o);
+    out.set(b.subarray(0, o));
     return out;
   },
   deserialize(_topic, data) {
