@@ -284,16 +284,19 @@ describe("request-id memory", () => {
     const first = new RequestDeduplicator(a, retention);
     const times = [T0 + 5 * MIN, T0, T0 + 20 * MIN, T0 + 2 * MIN, T0 + 40 * MIN];
     times.forEach((t, k) => first.remember("u", `r${k}`, t));
+    first.remember("u", "é", T0 + 40 * MIN);
     const b = restoredCopy(a);
     const restored = new RequestDeduplicator(b, retention);
     expect(restored.size).toBe(first.size);
     for (const d of [first, restored]) {
       expect(d.remember("u", "r2", T0 + 20 * MIN)).toBe("duplicate");
+      // Hashed from the stored bytes on restore, as the id was when encoded: ASCII or not.
+      expect(d.remember("u", "é", T0 + 40 * MIN)).toBe("duplicate");
       expect(d.remember("u", "late", T0 + 63 * MIN)).toBe("new");
     }
     expect(rememberedIds(b.all())).toEqual(rememberedIds(a.all()));
     // Cut-off: minute 3 (63 - 60): r1 (minute 0) and r3 (minute 2) are gone.
-    expect(rememberedIds(a.all())).toEqual(["u|late", "u|r0", "u|r2", "u|r4"]);
+    expect(rememberedIds(a.all())).toEqual(["u|late", "u|r0", "u|r2", "u|r4", "u|é"]);
     expect(restored.remember("u", "r3", T0 + 2 * MIN)).toBe("too-old");
   });
 });
