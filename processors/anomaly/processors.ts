@@ -157,34 +157,33 @@ interface Checked {
   readonly sequenceNumber: number | null;
 }
 
-/** What the checker keeps per (User ID, SRV): the window set and the thresholds last applied. */
+/**
+ * What the checker keeps per (User ID, SRV), derived from the stores: the window set, and the ADT
+ * version in force with the thresholds it sets for the SRV. One object per (User, SRV) — a User's
+ * SRVs linked from the one the cache's map holds — so a request reads one object of state before its
+ * window set: with many Users, every object read is a likely cache miss.
+ */
 interface SrvState {
   readonly srv: string;
   /** Store key of the window set (built and hashed once). */
   readonly key: string;
   /** The window set: the very object the store holds (or the one put there at every request). */
   readonly set: WindowSet;
-  /** The version `thresholds` were selected from. */
-  version: AdtVersion | undefined;
-  thresholds: readonly AdtThreshold[];
-  /** Thresholds the set's rings were last aligned with. */
-  aligned: readonly AdtThreshold[] | undefined;
-}
-
-/** What the checker keeps per User ID, derived from the stores and rebuilt when they change. */
-interface UserState {
-  /** The ADT history this state was derived from (the tables store's value). */
-  readonly history: AdtHistory | undefined;
+  /** The User's ADT history `version` was selected from (the tables store's value). */
+  history: AdtHistory | undefined;
   /** The tables' change counter when `history` was last found current. */
   seen: number;
-  /** The version in force for receipt times in [from, until), and its sequence number. */
+  /** The version in force for receipt times in [from, until); undefined: not selected yet. */
   version: AdtVersion | undefined;
   sequenceNumber: number | null;
   from: number;
   until: number;
-  readonly srvs: SrvState[];
-  /** The SRV state used last: most Users send one SRV, and the list costs a memory read more. */
-  last: SrvState | undefined;
+  /** The thresholds `version` sets for the SRV (as this party selects them). */
+  thresholds: readonly AdtThreshold[];
+  /** Thresholds the set's rings were last aligned with. */
+  aligned: readonly AdtThreshold[] | undefined;
+  /** The same User's state for another SRV. */
+  next: SrvState | undefined;
 }
 
 /** Most User IDs whose derived state is kept; beyond it the cache starts again (it is only a cache). */
@@ -196,9 +195,9 @@ const MAX_CACHED_USERS = 100_000;
  * Per User ID it caches what it derived from the stores: the version in force and its thresholds per
  * SRV, the window store key and the window set itself. The cache never holds state of its own: every
  * change to a window set is put into the store at once (the changelog and a restore see exactly what
- * the processor counted), the set cached is the one the store holds or was just given, and a User's
- * entry is dropped as soon as the tables store holds another history for it (checked again after
- * any ADT file was applied: see tableChanges). Only this processor
+ * the processor counted), the set cached is the one the store holds or was just given, and the
+ * version and thresholds are selected again as soon as the tables store holds another history for
+ * the User (checked again after any ADT file was applied: see tableChanges). Only this processor
  * writes the window store, and a restore always builds new processor instances.
  */
 class RequestChecker {
@@ -207,7 +206,8 @@ class RequestChecker {
   readonly dedup: RequestDeduplicator;
   private readonly tableChanges: { n: number };
   private readonly selected = new WeakMap<AdtVersion, Map<string, readonly AdtThreshold[]>>();
-  private users = new Map<string, UserState>();
+  /** Per User ID: the state of the SRV it sent last, linking its other SRVs'. */
+  private users = new Map<string, SrvState>();
   private readonly checks: MutableWindowCheck[] = [];
   private readonly result: {
     record: StreamRecord<ServiceRequestEnvelope>;
@@ -252,57 +252,55 @@ class RequestChecker {
     return list;
   }
 
-  private userState(userId: string): UserState {
-    let u = this.users.get(userId);
-    if (u !== undefined && u.seen === this.tableChanges.n) return u;
-    const history = this.tables.get(userId);
-    if (u === undefined || u.history !== history) {
-      if (this.users.size >= MAX_CACHED_USERS) this.users = new Map();
-      u = {
-        history,
-        seen: 0,
+  /** The User's state for an SRV, its version cache dropped if the User's ADT history changed. */
+  private srvState(userId: string, srv: string): SrvState {
+    const first = this.users.get(userId);
+    let s = first;
+    while (s !== undefined && s.srv !== srv) s = s.next;
+    if (s === undefined) {
+      if (first === undefined && this.users.size >= MAX_CACHED_USERS) this.users = new Map();
+      const key = windowKey(userId, srv);
+      s = {
+        srv,
+        key,
+        set: this.windows.get(key) ?? { rings: [] },
+        history: this.tables.get(userId),
+        seen: this.tableChanges.n,
         version: undefined,
         sequenceNumber: null,
         from: 0,
         until: 0,
-        srvs: [],
-        last: undefined,
+        thresholds: [],
+        aligned: undefined,
+        next: first,
       };
-      this.users.set(userId, u);
+      this.users.set(userId, s);
+    } else if (s.seen !== this.tableChanges.n) {
+      const history = this.tables.get(userId);
+      if (history !== s.history) {
+        s.history = history;
+        s.version = undefined;
+      }
+      s.seen = this.tableChanges.n;
     }
-    u.seen = this.tableChanges.n;
-    return u;
+    return s;
   }
 
-  /** The version in force at `at` (as adtVersionAt), remembered with the span it is in force for. */
-  private versionAt(u: UserState, at: number): AdtVersion {
-    if (u.version !== undefined && at >= u.from && at < u.until) return u.version;
-    const vs = u.history?.versions ?? [];
+  /**
+   * Makes `s.version` the version in force at `at` (as adtVersionAt), remembered with the span it is
+   * in force for, and `s.thresholds` the thresholds it sets for the SRV.
+   */
+  private selectVersion(s: SrvState, at: number): void {
+    if (s.version !== undefined && at >= s.from && at < s.until) return;
+    const vs = s.history?.versions ?? [];
     let k = vs.length - 1;
     while (k >= 0 && (vs[k] as AdtVersion).effectiveFrom > at) k--;
     const version = k >= 0 ? (vs[k] as AdtVersion) : adtVersionAt(undefined, at, this.config);
-    u.version = version;
-    u.sequenceNumber = version.sequenceNumber;
-    u.from = k >= 0 ? version.effectiveFrom : Number.NEGATIVE_INFINITY;
-    u.until = k + 1 < vs.length ? (vs[k + 1] as AdtVersion).effectiveFrom : Number.POSITIVE_INFINITY;
-    return version;
-  }
-
-  private srvState(u: UserState, userId: string, srv: string): SrvState {
-    if (u.last !== undefined && u.last.srv === srv) return u.last;
-    for (const s of u.srvs) if (s.srv === srv) return (u.last = s);
-    const key = windowKey(userId, srv);
-    const s: SrvState = {
-      srv,
-      key,
-      set: this.windows.get(key) ?? { rings: [] },
-      version: undefined,
-      thresholds: [],
-      aligned: undefined,
-    };
-    u.srvs.push(s);
-    u.last = s;
-    return s;
+    s.version = version;
+    s.sequenceNumber = version.sequenceNumber;
+    s.from = k >= 0 ? version.effectiveFrom : Number.NEGATIVE_INFINITY;
+    s.until = k + 1 < vs.length ? (vs[k + 1] as AdtVersion).effectiveFrom : Number.POSITIVE_INFINITY;
+    s.thresholds = this.thresholdsOf(version, s.srv);
   }
 
   /**
@@ -312,13 +310,8 @@ class RequestChecker {
   check(record: StreamRecord<ServiceRequestEnvelope>): Checked | "no-threshold" | "duplicate" {
     const r = record.value;
     keyedByUser(record, "request");
-    const u = this.userState(r.userId);
-    const version = this.versionAt(u, r.receivedAt);
-    const s = this.srvState(u, r.userId, r.srv);
-    if (s.version !== version) {
-      s.thresholds = this.thresholdsOf(version, r.srv);
-      s.version = version;
-    }
+    const s = this.srvState(r.userId, r.srv);
+    this.selectVersion(s, r.receivedAt);
     const thresholds = s.thresholds;
     if (thresholds.length === 0) return "no-threshold";
     const seen = this.config.rememberRequestIds
@@ -333,8 +326,7 @@ class RequestChecker {
     // Always written back: sliding and the warned flag change the value even when nothing is counted.
     this.windows.put(s.key, s.set);
     this.result.record = record;
-    // From the User's state, not the version: one object fewer to read per request.
-    this.result.sequenceNumber = u.sequenceNumber;
+    this.result.sequenceNumber = s.sequenceNumber;
     return this.result;
   }
 }
