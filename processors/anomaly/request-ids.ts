@@ -97,7 +97,9 @@ export const countedRequestIdsSerde: Serde<CountedRequestIds> = {
       o = readVarint(data, o, data.length);
       if (o < 0 || o + varintValue > data.length) throw new Error("CountedRequestIds: truncated");
     }
-    return { minute: readEpochMillis(data, 1), bytes: data, used: data.length, logged: true };
+    // A copy: the bytes are held as long as the minute is remembered, and what was read may be a
+    // view into a whole fetched batch or a buffer the reader reuses.
+    return { minute: readEpochMillis(data, 1), bytes: Buffer.from(data), used: data.length, logged: true };
   },
 };
 
