@@ -17,24 +17,88 @@ const MINUTE = 60_000;
 
 export type Remembered = "new" | "duplicate" | "too-old";
 
+/** Ids per entry: an entry is closed when it holds this many (see CountedRequestIds). */
+export const IDS_PER_ENTRY = 64;
+
 /**
- * A value of the counted-requests store: the ids (see `RequestDeduplicator.keyOf`) first counted in
- * one receipt minute, written to the changelog together. `bytes[0, used)` is the entry's changelog
- * form (`countedRequestIdsSerde`). Ids are appended until the entry is serialised (for the changelog,
- * or an on-disk store); from then on it is `logged` and never changes again — the minute's next ids
- * start another entry — so every serialisation of an entry holds the same ids, and a commit writes
- * one record per minute touched instead of one per request.
+ * A value of the counted-requests store: up to IDS_PER_ENTRY ids (see `RequestDeduplicator.keyOf`)
+ * first counted in one receipt minute, in arrival order, kept in their changelog form
+ * (`countedRequestIdsSerde`). Where an entry ends depends only on the ids (a minute's ids fill
+ * entries of IDS_PER_ENTRY in turn), so the store holds the same entries whatever the commits were;
+ * a commit writes one record per entry changed since the last (not one per request), and ids are
+ * only ever appended, so a serialisation is a view of the bytes so far that later ids never touch.
+ * Serialising marks the entry `logged`: the deduplicator puts it into the store again before it adds
+ * the next id, so the changelog (and an on-disk store) hears of every change once.
  *
- * An entry of the older form (one entry per id, the value an epoch-millisecond receipt time) has no
- * bytes (`used` 0): its store key is the id.
+ * An entry of the older form (one entry per id, the value an epoch-millisecond receipt time) holds
+ * no bytes: its store key is the id. As JSON an entry is its minute and ids (the older form's: none).
  */
-export interface CountedRequestIds {
-  /** Start of the receipt minute, epoch ms. */
-  readonly minute: number;
-  bytes: Buffer;
-  used: number;
-  /** Serialised once: ids are no longer added to it. */
-  logged: boolean;
+export class CountedRequestIds {
+  #bytes: Buffer;
+  #used: number;
+  #count: number;
+  #logged: boolean;
+  constructor(
+    /** Start of the receipt minute, epoch ms. */
+    readonly minute: number,
+    bytes: Buffer,
+    used: number,
+    count: number,
+    logged: boolean,
+  ) {
+    this.#bytes = bytes;
+    this.#used = used;
+    this.#count = count;
+    this.#logged = logged;
+  }
+
+  /** The changelog form so far: `bytes[0, used)` (empty for the older form). */
+  get bytes(): Buffer {
+    return this.#bytes;
+  }
+  get used(): number {
+    return this.#used;
+  }
+  /** Ids held. */
+  get count(): number {
+    return this.#count;
+  }
+  /** Serialised since it was last put into the store. */
+  get logged(): boolean {
+    return this.#logged;
+  }
+  /** The entry was put into the store (again). */
+  markPut(): void {
+    this.#logged = false;
+  }
+  /** The changelog form; the entry is `logged` from now on. */
+  serialize(): Buffer {
+    this.#logged = true;
+    if (this.#used > 0) return this.#bytes.subarray(0, this.#used);
+    const b = Buffer.allocUnsafe(LEGACY_BYTES);
+    writeEpochMillis(b, 0, this.minute);
+    return b;
+  }
+  /** Appends an id (its UTF-8 bytes `id[0, n)`); returns where its length starts. */
+  append(id: Uint8Array, n: number): number {
+    const need = varintBytes(n) + n;
+    if (this.#used + need > this.#bytes.length) {
+      // A new buffer: views already handed out by serialize() keep the old one unchanged.
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.#bytes.length * 2, this.#used + need));
+      this.#bytes.copy(bigger, 0, 0, this.#used);
+      this.#bytes = bigger;
+    }
+    const offset = this.#used;
+    const bytes = this.#bytes;
+    const o = writeVarint(bytes, offset, n);
+    for (let k = 0; k < n; k++) bytes[o + k] = id[k] as number;
+    this.#used = o + n;
+    this.#count++;
+    return offset;
+  }
+  toJSON(): { minute: number; ids: string[] } {
+    return { minute: this.minute, ids: this.#used > 0 ? idsOf("", this) : [] };
+  }
 }
 
 const FORMAT = 1;
@@ -73,33 +137,26 @@ function readVarint(b: Buffer, o: number, end: number): number {
 /**
  * Changelog form of `CountedRequestIds`: u8 format (1), the minute's start as a signed 64-bit
  * big-endian integer, then each id as an unsigned LEB128 length and its UTF-8 bytes. Serialising
- * marks the entry `logged` (see CountedRequestIds) and returns its own bytes (trimmed to size once):
- * they never change again. An 8-byte value is the older form and decodes to an entry without bytes.
+ * marks the entry `logged` (see CountedRequestIds). An 8-byte value is the older form and decodes
+ * to an entry without bytes.
  */
 export const countedRequestIdsSerde: Serde<CountedRequestIds> = {
   name: "binary:CountedRequestIds",
-  serialize(_topic, value) {
-    value.logged = true;
-    if (value.used === 0) {
-      const b = Buffer.allocUnsafe(LEGACY_BYTES);
-      writeEpochMillis(b, 0, value.minute);
-      return b;
-    }
-    if (value.bytes.length !== value.used) value.bytes = Buffer.from(value.bytes.subarray(0, value.used));
-    return value.bytes;
-  },
+  serialize: (_topic, value) => value.serialize(),
   deserialize(_topic, data) {
     if (data.length === LEGACY_BYTES)
-      return { minute: readEpochMillis(data, 0), bytes: NO_BYTES, used: 0, logged: true };
+      return new CountedRequestIds(readEpochMillis(data, 0), NO_BYTES, 0, 1, true);
     if (data.length < HEADER_BYTES || data[0] !== FORMAT)
       throw new Error(`CountedRequestIds: unknown format ${data[0]} (${data.length} bytes)`);
+    let count = 0;
     for (let o = HEADER_BYTES; o < data.length; o += varintValue) {
       o = readVarint(data, o, data.length);
       if (o < 0 || o + varintValue > data.length) throw new Error("CountedRequestIds: truncated");
+      count++;
     }
     // A copy: the bytes are held as long as the minute is remembered, and what was read may be a
     // view into a whole fetched batch or a buffer the reader reuses.
-    return { minute: readEpochMillis(data, 1), bytes: Buffer.from(data), used: data.length, logged: true };
+    return new CountedRequestIds(readEpochMillis(data, 1), Buffer.from(data), data.length, count, true);
   },
 };
 
@@ -121,12 +178,16 @@ export function rememberedIds(entries: Iterable<readonly [string, CountedRequest
   return out.sort();
 }
 
-/** A new entry of the newer form holding `n` bytes of ids at most before it must grow. */
+/**
+ * A new entry of the newer form with room for `n` bytes of ids before it must grow. Its bytes are a
+ * buffer of their own (not a slice of Node's shared pool): they live for the retention, and a pool
+ * slab would be kept for them with the short-lived buffers around them.
+ */
 function newEntry(minute: number, n: number): CountedRequestIds {
-  const bytes = Buffer.allocUnsafe(HEADER_BYTES + n);
+  const bytes = Buffer.allocUnsafeSlow(HEADER_BYTES + n);
   bytes[0] = FORMAT;
   writeEpochMillis(bytes, 1, minute);
-  return { minute, bytes, used: HEADER_BYTES, logged: false };
+  return new CountedRequestIds(minute, bytes, HEADER_BYTES, 0, false);
 }
 
 /** An entry's store key and value, and the receipt minute it belongs to. */
@@ -214,17 +275,17 @@ export class RequestDeduplicator {
     if (!Number.isInteger(retentionMs / MINUTE))
       throw new RangeError(`request-id retention must be whole minutes, got ${retentionMs} ms`);
     this.retentionMinutes = retentionMs / MINUTE;
-    // Entries already there are never added to: new ids of their minutes start entries of their own.
+    // A minute's entry that is not full yet is the one its next ids go to, as if never restored.
     for (const [key, stored] of store.all()) {
       const m = Math.floor(stored.minute / MINUTE);
       let value = stored;
       if (value.used === 0) {
-        // The older form: the id is the key; its bytes are held here only.
-        const n = Buffer.byteLength(key, "utf8");
-        value = newEntry(m * MINUTE, varintBytes(n) + n);
-        value.used = writeVarint(value.bytes, HEADER_BYTES, n);
-        value.used += value.bytes.write(key, value.used, "utf8");
-        value.logged = true;
+        // The older form: the id is the key; its bytes are held here only, never added to.
+        const id = Buffer.from(key, "utf8");
+        value = newEntry(m * MINUTE, varintBytes(id.length) + id.length);
+        value.append(id, id.length);
+      } else if (value.count < IDS_PER_ENTRY) {
+        this.open.set(m, this.held.length);
       }
       const e = this.hold(key, value, m);
       for (let o = HEADER_BYTES; o < value.used; o += varintValue) {
@@ -307,30 +368,34 @@ export class RequestDeduplicator {
     return true;
   }
 
-  /** Appends the id in `scratch` to its minute's open entry and puts it into free slot `i`. */
+  /**
+   * Appends the id in `scratch` to its minute's open entry (a new one when there is none or it is
+   * full), puts the entry into the store if it is new or was serialised since, and the id into free
+   * slot `i`. The id is appended before the put: a store that serialises at once gets it too.
+   */
   private add(minute: number, id: string, n: number, h: number, i: number): void {
     let e = this.open.get(minute);
-    let value = e === undefined ? undefined : (this.held[e] as Held).value;
-    const need = varintBytes(n) + n;
-    if (value === undefined || value.logged) {
+    const held = e === undefined ? undefined : this.held[e];
+    if (held === undefined || held.value.count >= IDS_PER_ENTRY) {
+      // Room for a whole entry when the minute already filled one, else for a few ids.
+      const room = held === undefined ? 8 : IDS_PER_ENTRY;
+      const value = newEntry(minute * MINUTE, room * (varintBytes(n) + n));
       // Its first id makes the key unique: an id is in one entry at most.
       const key = `m${minute}:${id}`;
-      value = newEntry(minute * MINUTE, Math.max(need, 120));
       e = this.hold(key, value, minute);
       this.open.set(minute, e);
+      value.markPut();
+      const offset = value.append(this.scratch, n);
       this.store.put(key, value);
-    } else if (value.used + need > value.bytes.length) {
-      // Grown in place: the store and the table refer to the entry, not to its bytes.
-      const bigger = Buffer.allocUnsafe(Math.max(value.bytes.length * 2, value.used + need));
-      value.bytes.copy(bigger, 0, 0, value.used);
-      value.bytes = bigger;
+      this.fill(i, h, e, offset);
+      return;
     }
-    const offset = value.used;
-    const o = writeVarint(value.bytes, offset, n);
-    const bytes = value.bytes;
-    const s = this.scratch;
-    for (let k = 0; k < n; k++) bytes[o + k] = s[k] as number;
-    value.used = o + n;
+    const value = held.value;
+    const offset = value.append(this.scratch, n);
+    if (value.logged) {
+      value.markPut();
+      this.store.put(held.key, value);
+    }
     this.fill(i, h, e as number, offset);
   }
 

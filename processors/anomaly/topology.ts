@@ -75,7 +75,7 @@ export interface StoreBackends {
   /** ADT tables, windows and quarantine (default memory). */
   readonly state?: StoreBackendKind;
   /**
-   * Counted request ids (default memory): one entry per receipt minute and commit within the
+   * Counted request ids (default memory): an entry per 64 ids of a receipt minute within the
    * retention. The deduplicator holds every id in memory as well, for its lookup.
    */
   readonly countedRequests?: StoreBackendKind;

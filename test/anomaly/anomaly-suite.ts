@@ -135,7 +135,8 @@ export function anomalySuite(makeHarness: () => Promise<Harness>, registry: () =
       await new Promise((r) => setTimeout(r, 200));
       now = await restored();
     }
-    expect(now).toEqual(before);
+    // As JSON: a counted-requests entry is its minute and ids there (its bytes are not own fields).
+    expect(JSON.parse(JSON.stringify(now))).toEqual(JSON.parse(JSON.stringify(before)));
     // A copy of request 2 and requests 3 and 4: 3 reaches the ADT (3), 4 is above it.
     await send([2, 3, 4].map((k) => request(USER_A, k, T0 + k * MIN)));
     const q = await h.read(topics.quarantined, serdes.quarantined, 1);

@@ -5,6 +5,7 @@ import { countAndCheck } from "../../processors/anomaly/counter";
 import {
   RequestDeduplicator,
   countedRequestIdsSerde,
+  IDS_PER_ENTRY,
   idsOf,
   rememberedIds,
   type CountedRequestIds,
@@ -169,35 +170,57 @@ describe("request-id memory", () => {
     expect(RequestDeduplicator.keyOf("U1", "U1X:D:7")).toBe("U1|U1X:D:7");
   });
 
-  test("the ids of one receipt minute share one entry until it is logged; the next ones start another", () => {
+  test("a commit logs only the entries that changed: a minute's ids go to one entry until it is full", () => {
     const store = new ChangeLoggingStore(idStore(), "c", countedRequestIdsSerde);
     const d = new RequestDeduplicator(store, retention);
     d.remember("u", "a", T0 + 5 * MIN + 1_234);
     d.remember("u", "b", T0 + 5 * MIN + 59_999);
     d.remember("u", "c", T0 + 6 * MIN);
     const first = store.drainChangelog();
-    expect(first).toHaveLength(2);
-    const decoded = first.map((e) => decode(e.value as Buffer));
-    expect(decoded.map((v) => [v.minute, idsOf("", v)])).toEqual([
-      [T0 + 5 * MIN, ["u|a", "u|b"]],
-      [T0 + 6 * MIN, ["u|c"]],
+    expect(first.map((e) => [e.key, idsOf("", decode(e.value as Buffer))])).toEqual([
+      [`m${T0 / MIN + 5}:u|a`, ["u|a", "u|b"]],
+      [`m${T0 / MIN + 6}:u|c`, ["u|c"]],
     ]);
-    // Logged entries never change again: a commit writes only ids it has not written before.
+    expect(decode(first[0]?.value as Buffer).minute).toBe(T0 + 5 * MIN);
+    expect(store.drainChangelog()).toEqual([]);
+    // An id added to a logged entry logs that entry again; what was written before is unchanged.
     d.remember("u", "d", T0 + 5 * MIN + 10);
     const second = store.drainChangelog();
-    expect(second).toHaveLength(1);
-    expect(second[0]?.key).not.toBe(first[0]?.key);
-    expect(idsOf("", decode(second[0]?.value as Buffer))).toEqual(["u|d"]);
-    expect(rememberedIds(store.all())).toEqual(["u|a", "u|b", "u|c", "u|d"]);
-    // Expiry deletes every entry of the minute, logged or not.
+    expect(second.map((e) => [e.key, idsOf("", decode(e.value as Buffer))])).toEqual([
+      [`m${T0 / MIN + 5}:u|a`, ["u|a", "u|b", "u|d"]],
+    ]);
+    expect(idsOf("", decode(first[0]?.value as Buffer))).toEqual(["u|a", "u|b"]);
+    // A full entry is closed: the minute's next id starts another.
+    for (let k = 0; k < IDS_PER_ENTRY + 1; k++) d.remember("u", `f${k}`, T0 + 7 * MIN);
+    const third = store.drainChangelog();
+    expect(third.map((e) => decode(e.value as Buffer).count)).toEqual([IDS_PER_ENTRY, 1]);
+    expect(third[1]?.key).toBe(`m${T0 / MIN + 7}:u|f${IDS_PER_ENTRY}`);
+    // Expiry deletes every entry of the minute.
     d.remember("u", "e", T0 + 66 * MIN);
     expect(
       store
         .drainChangelog()
         .filter((e) => e.value === null)
-        .map((e) => e.key)
-        .sort(),
-    ).toEqual([first[0]?.key, second[0]?.key].sort());
+        .map((e) => e.key),
+    ).toEqual([`m${T0 / MIN + 5}:u|a`]);
+  });
+
+  test("the store's entries do not depend on when commits or restores happened", () => {
+    const never = idStore("never");
+    const often = new ChangeLoggingStore(idStore("often"), "c", countedRequestIdsSerde);
+    let restored = idStore("restored");
+    const a = new RequestDeduplicator(never, retention);
+    const b = new RequestDeduplicator(often, retention);
+    let c = new RequestDeduplicator(restored, retention);
+    for (let k = 0; k < 500; k++) {
+      const t = T0 + Math.floor(k / 150) * MIN + (k % 7) * 1_000;
+      for (const d of [a, b, c]) d.remember("u", `r${k % 450}`, t);
+      if (k % 3 === 0) often.drainChangelog();
+      if (k % 97 === 0) c = new RequestDeduplicator((restored = restoredCopy(restored)), retention);
+    }
+    expect(JSON.stringify(often.all())).toBe(JSON.stringify(never.all()));
+    expect(JSON.stringify(restored.all())).toBe(JSON.stringify(never.all()));
+    expect(never.all().length).toBeGreaterThan(4);
   });
 
   test("ids of any length and characters are told apart, and their changelog form round-trips", () => {
