@@ -2,8 +2,8 @@
  * The request-id memory: request ids counted within the retention, so a redelivered copy is never
  * counted twice (see `RequestDeduplicator`).
  *
- * Ids are kept as their UTF-8 bytes, not as strings: in the store, one entry per receipt minute and
- * commit holds the bytes of its ids in their changelog form; in memory, an open-addressing table of
+ * Ids are kept as their UTF-8 bytes, not as strings: in the store, entries of up to IDS_PER_ENTRY ids
+ * of one receipt minute hold the bytes of their ids in their changelog form; in memory, an open-addressing table of
  * (hash, entry, offset) in typed arrays points into those same bytes. So remembering an id costs its
  * bytes and a few table slots, no object of its own, and the garbage collector never walks or copies
  * the ids (hundreds of thousands of long-lived strings and map entries were much of its work).
