@@ -42,6 +42,7 @@ import { parseXml } from "../workers/xml/parser";
 import { signDuisDocument } from "../workers/xmldsig/duis-signature";
 import { reportFigures, type Figures } from "./baseline";
 import { generateDspLoad } from "./dsp-load";
+import { pidFromFile, startCpuWindow } from "./proc-cpu";
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
 export const ECOS_BIN = path.join(REPO_ROOT, "deploy", "cli", "bin.cjs");
@@ -735,6 +736,15 @@ async function main(): Promise<void> {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const cpu0 = process.cpuUsage();
+    // The local services' pid files (deploy/local); a broker elsewhere is simply not counted.
+    const localDir = process.env["ECOS_LOCAL_DIR"] ?? path.join(REPO_ROOT, ".local");
+    const machine = startCpuWindow({
+      pipeline: app.child.pid,
+      sim: sim.child.pid,
+      broker: pidFromFile(path.join(localDir, "kafka", "kafka.pid")),
+      registry: pidFromFile(path.join(localDir, "registry", "registry.pid")),
+      bench: process.pid,
+    });
     const sendStart = Date.now();
     const perTick = a.rate === "max" ? offered : Math.max(1, Math.round(a.rate / 20));
     const tickMs = a.rate === "max" ? 0 : (1000 * perTick) / a.rate;
@@ -780,6 +790,7 @@ async function main(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 2000));
     const cpu = process.cpuUsage(cpu0);
+    const window = machine.end();
     await observer.disconnect();
     app.child.kill("SIGTERM");
     sim.child.kill("SIGTERM");
@@ -874,6 +885,15 @@ async function main(): Promise<void> {
       ...transactionFigures(app.transactionMs()),
       pipeline_event_loop_delay_p99_ms: app.eventLoopDelay()?.p99Ms ?? NaN,
       pipeline_event_loop_delay_max_ms: app.eventLoopDelay()?.maxMs ?? NaN,
+      // From the first request offered to the last final response: every process's CPU per request,
+      // and how busy the whole machine was (1 = every core busy all the time).
+      ...Object.fromEntries(
+        Object.entries(window.processMs).map(([name, ms]) => [
+          `window_cpu_ms_per_request_${name}`,
+          Number((ms / offered).toFixed(2)),
+        ]),
+      ),
+      machine_cpu_busy_share: Number(window.machineBusyShare.toFixed(3)),
     };
     reportFigures("cos-e2e", { [variant]: figures }, { update: a.update, file: a.baseline });
     const p99 = figures["dcc_internal_p99_ms"]!;
