@@ -190,11 +190,10 @@ function newEntry(minute: number, n: number): CountedRequestIds {
   return new CountedRequestIds(minute, bytes, HEADER_BYTES, 0, false);
 }
 
-/** An entry's store key and value, and the receipt minute it belongs to. */
+/** An entry's store key and value. */
 interface Held {
   readonly key: string;
   readonly value: CountedRequestIds;
-  readonly minute: number;
 }
 
 /** Seeds the id hash per process, so nobody can choose ids that collide on purpose. */
@@ -251,7 +250,7 @@ export class RequestDeduplicator {
   private readonly freeNumbers: number[] = [];
   /** Per receipt minute: the numbers of its entries. */
   private readonly byMinute = new Map<number, number[]>();
-  /** Per receipt minute: the number of the entry its new ids go to (until that one is logged). */
+  /** Per receipt minute: the number of the entry its new ids go to (until that one is full). */
   private readonly open = new Map<number, number>();
   /**
    * The table: slot i is [3i] hash, [3i+1] entry number (EMPTY: free), [3i+2] offset — one array, so
@@ -337,7 +336,6 @@ export class RequestDeduplicator {
     return "new";
   }
 
-  /** Writes `id` as UTF-8 into `scratch`; returns its length. */
   /** Writes `id` as UTF-8 into `scratch` and hashes it (into `encodedHash`); returns its length. */
   private encode(id: string): number {
     if (this.scratch.length < id.length * 3) this.scratch = Buffer.allocUnsafe(id.length * 3);
@@ -401,7 +399,7 @@ export class RequestDeduplicator {
 
   private hold(key: string, value: CountedRequestIds, minute: number): number {
     const e = this.freeNumbers.pop() ?? this.held.length;
-    this.held[e] = { key, value, minute };
+    this.held[e] = { key, value };
     let list = this.byMinute.get(minute);
     if (!list) this.byMinute.set(minute, (list = []));
     list.push(e);
