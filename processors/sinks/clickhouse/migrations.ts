@@ -19,7 +19,7 @@ import {
   eventTablesDdl,
   referenceDataDdl,
   serviceResponsesBySubmissionDdl,
-  TABLES,
+  serviceResponsesBySubmissionDone,
   viewsDdl,
 } from "./tables";
 
@@ -47,8 +47,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 4,
     name: "service responses: one row per submission (a replay's refusal no longer replaces the original's response)",
     statements: serviceResponsesBySubmissionDdl,
-    done: (db) =>
-      `SELECT count() FROM system.columns WHERE database = ${stringLiteral(db)} AND table = ${stringLiteral(TABLES.serviceResponses)} AND name = 'received_at_ms'`,
+    done: serviceResponsesBySubmissionDone,
   },
 ];
 

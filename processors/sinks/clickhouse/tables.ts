@@ -403,6 +403,9 @@ ALL LEFT JOIN (SELECT srv, smets_generation, target_response_time_ms FROM ${d}.t
 USING (srv, smets_generation)`;
 }
 
+/** Migration 4's column, which tells one submission of a RequestID from another. */
+const SUBMISSION_COLUMN = "received_at_ms";
+
 /**
  * Migration 4: a Service Response row per submission, not per RequestID. A replayed request (its
  * RequestID used again) is refused by the DSP under the same RequestID; keyed by (srv, request_id)
@@ -415,8 +418,13 @@ USING (srv, smets_generation)`;
 export function serviceResponsesBySubmissionDdl(db: string): string[] {
   const d = checkIdentifier(db);
   return [
-    `ALTER TABLE ${d}.${TABLES.serviceResponses} ADD COLUMN received_at_ms UInt64, MODIFY ORDER BY (srv, request_id, received_at_ms)`,
+    `ALTER TABLE ${d}.${TABLES.serviceResponses} ADD COLUMN ${SUBMISSION_COLUMN} UInt64, MODIFY ORDER BY (srv, request_id, ${SUBMISSION_COLUMN})`,
   ];
+}
+
+/** Above 0 when migration 4's ALTER already ran (it has no IF NOT EXISTS on the 18.16 server). */
+export function serviceResponsesBySubmissionDone(db: string): string {
+  return `SELECT count() FROM system.columns WHERE database = ${stringLiteral(checkIdentifier(db))} AND table = ${stringLiteral(TABLES.serviceResponses)} AND name = ${stringLiteral(SUBMISSION_COLUMN)}`;
 }
 
 /** CREATE VIEW statements for analysts (migration 3); the reports build the same SQL with an "as of". */
